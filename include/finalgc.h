@@ -1,0 +1,151 @@
+/*
+ * finalgc: a garbage collector for C with Go's memory management and
+ * finalizer system.
+ *
+ * Every object comes from a heap of finalgc's own: small objects from spans
+ * of size-classed slots, large ones from spans of their own.  A collection
+ * stops the program, marks everything reachable from the roots (thread stacks
+ * and registers, the data and bss of the program and of every loaded
+ * library, and added root ranges), and frees what it did not reach.  Roots
+ * are scanned conservatively: any aligned word that points into an allocated
+ * object, interior pointers included, keeps that object alive.  A pointer
+ * one past the end of an object does not keep the next object alive.
+ *
+ * Options (environment variables and setters) are documented in
+ * docs/options.md; error codes below, with gc_strerror's text for each.
+ */
+#ifndef FINALGC_H
+#define FINALGC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GC_API __attribute__((visibility("default")))
+#define GC_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define GC_API
+#define GC_MALLOC_ATTR
+#endif
+
+/* Error codes.  Every int-returning call returns 0 or one of these. */
+enum {
+  GC_OK = 0,
+  GC_ERR_NOT_IN_HEAP = 1,   /* "pointer not in allocated block" */
+  GC_ERR_NOT_AT_BASE = 2,   /* "pointer not at beginning of allocated block" */
+  GC_ERR_FREED = 3,         /* "object already freed" */
+  GC_ERR_INVALID = 4,       /* "invalid argument" */
+  GC_ERR_NOMEM = 5,         /* "out of memory" */
+  GC_ERR_NOT_FOUND = 6,     /* "not found" */
+  GC_ERR_FINALIZER_SET = 7, /* "finalizer already set" */
+};
+
+/* Returns a static, human-readable description of an error code. */
+GC_API const char *gc_strerror(int err);
+
+/* Initializes the collector and registers the calling thread.  Optional:
+ * the first call of any other function does it too.  Call it from main()
+ * before creating threads if you can. */
+GC_API void gc_init(void);
+
+/* Allocates size bytes, zeroed.  The object is scanned conservatively for
+ * pointers and freed once nothing points to it.  Returns NULL with
+ * errno = ENOMEM when memory is exhausted, after a last full collection.
+ * Objects up to 16 bytes are 8-aligned (or less, for sizes under 8);
+ * objects of 16 bytes and more are 16-aligned.  gc_alloc(0) returns one
+ * shared non-NULL address that must not be written. */
+GC_API GC_MALLOC_ATTR void *gc_alloc(size_t size);
+
+/* Like gc_alloc, but the object is never scanned for pointers: use it for
+ * strings, numbers and buffers.  Requests under 16 bytes are packed, several
+ * to a 16-byte block (Go's tiny allocator): such a block is freed only when
+ * all its objects are unreachable, and gc_base/gc_size describe the block. */
+GC_API GC_MALLOC_ATTR void *gc_alloc_noscan(size_t size);
+
+/* Resizes an object, keeping its contents up to the smaller size and its
+ * kind (scanned or noscan).  gc_realloc(NULL, n) is gc_alloc(n);
+ * gc_realloc(p, 0) frees p and returns the zero-size address.  Returns NULL
+ * with errno = ENOMEM if memory is exhausted (p is untouched), or with
+ * errno = EINVAL if p is not the start of a live heap object. */
+GC_API void *gc_realloc(void *p, size_t size);
+
+/* Frees an object early.  Small objects are reused by the freeing thread's
+ * next allocation of that size; large ones (over 32 KiB) return their pages
+ * at once.  Freeing a packed tiny object (gc_alloc_noscan under 16 bytes)
+ * or the zero-size address succeeds and does nothing.  Errors:
+ * GC_ERR_NOT_IN_HEAP, GC_ERR_NOT_AT_BASE, GC_ERR_FREED.  Freeing an object
+ * that is still referenced is the caller's bug, as with free(). */
+GC_API int gc_free(void *p);
+
+/* The start of the heap object that contains p (interior pointers
+ * included), or NULL if p does not point into a live heap object. */
+GC_API void *gc_base(const void *p);
+
+/* The usable size of the heap object that contains p, or 0. */
+GC_API size_t gc_size(const void *p);
+
+/* Runs a full collection and returns when it is done: every unreachable
+ * object found by it has been freed (or, with a finalizer, queued). */
+GC_API void gc_collect(void);
+
+/* Runs a full collection and returns every free page to the operating
+ * system (Go's debug.FreeOSMemory). */
+GC_API void gc_release_memory(void);
+
+/* Scans [lo, hi) as a root at every collection: memory from malloc or mmap
+ * that holds pointers to heap objects.  lo and hi need not be aligned; the
+ * aligned words inside the range are scanned.  Errors: GC_ERR_INVALID if
+ * lo > hi, GC_ERR_NOMEM. */
+GC_API int gc_add_roots(void *lo, void *hi);
+
+/* Removes a range added with gc_add_roots, given the same bounds.
+ * GC_ERR_NOT_FOUND if no such range was added. */
+GC_API int gc_remove_roots(void *lo, void *hi);
+
+/* Sets the collection target percentage (Go's GOGC): a collection starts
+ * when the heap has grown by percent% of the live heap since the last one.
+ * A negative value turns automatic collection off.  Returns the previous
+ * value.  Default 100, or the FINALGC_GOGC environment variable. */
+GC_API int gc_set_percent(int percent);
+
+/* Sets a hard limit on the heap's size in bytes (0: no limit other than the
+ * address space reserved at start-up).  Allocations that would pass it
+ * collect first and then fail with ENOMEM.  Returns the previous limit. */
+GC_API size_t gc_set_max_heap(size_t bytes);
+
+/* Statistics, in the spirit of Go's runtime.MemStats.  Totals count object
+ * slots (a 20-byte request counts as its 24-byte size class).  Figures
+ * kept per thread (allocation totals) are exact after a collection and may
+ * lag by at most one span per size class per other thread in between. */
+typedef struct gc_stats {
+  size_t heap_mapped;   /* bytes of heap address space backed by memory:
+                           committed pages minus those returned to the OS */
+  size_t heap_released; /* bytes of free heap pages returned to the OS */
+  size_t heap_inuse;    /* bytes in spans holding objects (including their
+                           free slots) */
+  size_t heap_live;     /* bytes of objects found live by the last
+                           collection */
+  size_t heap_goal;     /* heap size at which the next automatic collection
+                           starts */
+  size_t metadata;      /* bytes the collector uses off the heap: span
+                           records, bitmaps, page map, mark stack */
+  uint64_t total_alloc_bytes;   /* bytes allocated since start-up */
+  uint64_t total_alloc_objects; /* objects allocated since start-up */
+  uint64_t num_gc;              /* collections so far */
+  uint64_t pause_total_ns;      /* total stop-the-world time */
+  uint64_t pause_max_ns;        /* longest stop-the-world pause */
+  uint64_t last_pause_ns;       /* pause of the last collection */
+} gc_stats;
+
+/* Fills *out with a consistent snapshot of the statistics. */
+GC_API void gc_read_stats(gc_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FINALGC_H */

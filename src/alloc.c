@@ -1,0 +1,408 @@
+/*
+ * Allocation: thread caches and the paths from gc_alloc to a slot (Go's
+ * malloc.go and mcache.go).
+ *
+ * Allocating a small object proceeds up a hierarchy of caches:
+ *   1. The thread's cache holds one span per span class; the slot after
+ *      freeindex whose bit is set in alloc_cache is taken with no lock and
+ *      no atomic instruction.  This is the fast path, inlined in gc_alloc.
+ *   2. When the cached word of free bits runs out, the span's bitmap is
+ *      searched for the next free slot (still lock-free: the span is the
+ *      thread's own).
+ *   3. When the span is full, it goes back to its central list and the
+ *      thread takes a span with room from the central list of that class,
+ *      sweeping spans as needed: one lock per span class.  This is where the
+ *      pacer may start a collection.
+ *   4. When the central list has nothing, a new span comes from the page
+ *      heap (heap.lock), which may grow the arena.
+ * Large objects (over 32 KiB) skip 1-3 and get a span of their own.
+ *
+ * Pointer-free requests under 16 bytes are packed into 16-byte tiny blocks
+ * (Go's tiny allocator); the block is one heap object, freed when none of
+ * its parts is reachable.
+ *
+ * Zeroing: slots of a span fresh from the OS are already zero; any other
+ * slot is zeroed when handed out (needzero).
+ *
+ * Invariants:
+ *   - A cache's alloc[spc] is a swept span of class spc cached by no one
+ *     else, or the empty sentinel (whose alloc_cache is 0, so the fast path
+ *     falls through without a NULL test).
+ *   - A slot on a cache's freed list has its mark bit set (the "freed"
+ *     flag) and belongs to a swept span; the collector clears both the list
+ *     and the flags before marking.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sanitizer.h"
+
+char fgc_zerobase[16] __attribute__((aligned(16)));
+struct span fgc_empty_span;
+
+static __thread struct cache *tls_cache
+    __attribute__((tls_model("initial-exec")));
+static struct fixalloc cache_records;
+static pthread_once_t cache_records_once = PTHREAD_ONCE_INIT;
+
+static void cache_records_init(void) {
+  fgc_fixalloc_init(&cache_records, sizeof(struct cache));
+}
+
+struct cache *fgc_cache_new(void) {
+  pthread_once(&cache_records_once, cache_records_init);
+  struct cache *c = fgc_fixalloc_alloc(&cache_records);
+  if (!c)
+    return NULL;
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < NUM_SPAN_CLASSES; i++)
+    c->alloc[i] = &fgc_empty_span;
+  return c;
+}
+
+/* Clears the "freed" flag of a slot (see the invariants above). */
+static void clear_freed_flag(void *p) {
+  struct span *s = span_of((uintptr_t)p);
+  uint32_t i = span_object_index(s, (uintptr_t)p);
+  __atomic_fetch_and(&s->mark_bits[i / 64], ~((uint64_t)1 << (i % 64)),
+                     __ATOMIC_RELAXED);
+}
+
+/* Returns every span the cache holds to its central list and forgets the
+ * tiny block and the freed lists.  Called with the world stopped (or by the
+ * cache's own thread as it exits). */
+void fgc_cache_flush(struct cache *c) {
+  for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
+    struct span *s = c->alloc[spc];
+    if (s != &fgc_empty_span) {
+      fgc_central_uncache_span(s);
+      c->alloc[spc] = &fgc_empty_span;
+    }
+    void *p = c->freed[spc];
+    while (p) {
+      void *next = *(void **)p;
+      *(void **)p = NULL;
+      clear_freed_flag(p);
+      p = next;
+    }
+    c->freed[spc] = NULL;
+  }
+  c->tiny = 0;
+  c->tiny_offset = 0;
+}
+
+void fgc_cache_release(struct cache *c) {
+  fgc_cache_flush(c);
+  if (tls_cache == c)
+    tls_cache = NULL;
+  fgc_fixalloc_free(&cache_records, c);
+}
+
+/* The calling thread's cache, registering the thread on first use. */
+static struct cache *cache_self(void) {
+  if (likely(tls_cache != NULL))
+    return tls_cache;
+  fgc_ensure_init();
+  struct gc_thread *t = fgc_thread_self();
+  tls_cache = t ? t->cache : NULL;
+  return tls_cache;
+}
+
+static void *out_of_memory(void) {
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* Takes a slot from the thread's span of class spc, replacing the span when
+ * it is full.  Returns NULL only when the heap is exhausted. */
+static void *alloc_from_class(struct cache *c, int spc) {
+  void *p = c->freed[spc];
+  if (p) {
+    c->freed[spc] = *(void **)p;
+    clear_freed_flag(p);
+    struct span *s = span_of((uintptr_t)p);
+    fgc_unpoison(p, s->elemsize);
+    memset(p, 0, s->elemsize);
+    return p;
+  }
+  struct span *s = c->alloc[spc];
+  uint32_t idx = s->nelems ? fgc_span_next_free_index(s) : 0;
+  if (idx >= s->nelems) {
+    if (s != &fgc_empty_span) {
+      c->alloc[spc] = &fgc_empty_span;
+      fgc_central_uncache_span(s);
+    }
+    fgc_collect_if_needed();
+    s = fgc_central_cache_span(spc);
+    if (!s) {
+      fgc_collect_for_oom();
+      s = fgc_central_cache_span(spc);
+      if (!s)
+        return NULL;
+    }
+    c->alloc[spc] = s;
+    idx = fgc_span_next_free_index(s);
+  }
+  s->alloc_count++;
+  p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
+  fgc_unpoison(p, s->elemsize);
+  if (s->needzero)
+    memset(p, 0, s->elemsize);
+  return p;
+}
+
+static void *alloc_large(size_t size, bool noscan) {
+  struct heap *h = fgc_heap;
+  if (size > h->arena_hi - h->arena_lo)
+    return out_of_memory();
+  size_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+  fgc_collect_if_needed();
+  struct span *s = NULL;
+  for (int attempt = 0; attempt < 2 && !s; attempt++) {
+    if (attempt == 1)
+      fgc_collect_for_oom();
+    fgc_lock(&h->lock);
+    s = fgc_pageheap_alloc(npages);
+    if (s && fgc_span_init_large(s, noscan) != 0) {
+      fgc_pageheap_free(s);
+      s = NULL;
+    }
+    if (s)
+      fgc_list_push(&h->large, s);
+    fgc_unlock(&h->lock);
+  }
+  if (!s)
+    return out_of_memory();
+  fgc_unpoison((void *)s->base, s->elemsize);
+  if (s->needzero)
+    memset((void *)s->base, 0, s->elemsize);
+  __atomic_add_fetch(&h->heap_live, s->elemsize, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_bytes, s->elemsize, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_objects, 1, __ATOMIC_RELAXED);
+  return (void *)s->base;
+}
+
+/* The tiny allocator: size < TINY_SIZE, pointer-free.  Objects are aligned
+ * to the largest power of two (up to 8) dividing their size. */
+static void *alloc_tiny(struct cache *c, size_t size) {
+  size_t off = c->tiny_offset;
+  if ((size & 7) == 0)
+    off = (off + 7) & ~(size_t)7;
+  else if ((size & 3) == 0)
+    off = (off + 3) & ~(size_t)3;
+  else if ((size & 1) == 0)
+    off = (off + 1) & ~(size_t)1;
+  if (c->tiny && off + size <= TINY_SIZE) {
+    c->tiny_offset = off + size;
+    return (void *)(c->tiny + off);
+  }
+  void *block = alloc_from_class(c, SPC_TINY);
+  if (!block)
+    return NULL;
+  /* Keep whichever block has more room left (Go does the same). */
+  if (!c->tiny || size < c->tiny_offset) {
+    c->tiny = (uintptr_t)block;
+    c->tiny_offset = size;
+  }
+  return block;
+}
+
+static void *alloc_slow(size_t size, bool noscan) {
+  struct cache *c = cache_self();
+  if (!c)
+    return out_of_memory();
+  if (size == 0)
+    return fgc_zerobase;
+  if (size > GC_MAX_SMALL_SIZE)
+    return alloc_large(size, noscan);
+  if (noscan && size < TINY_SIZE)
+    return alloc_tiny(c, size) ?: out_of_memory();
+  void *p = alloc_from_class(c, span_class_of(size_to_class(size), noscan));
+  return p ? p : out_of_memory();
+}
+
+/* The fast path: a slot from the thread's span, found in alloc_cache. */
+static inline void *alloc_fast(struct cache *c, int spc) {
+  struct span *s = c->alloc[spc];
+  uint64_t bits = s->alloc_cache;
+  if (unlikely(bits == 0 || c->freed[spc] != NULL))
+    return NULL;
+  unsigned bit = (unsigned)__builtin_ctzll(bits);
+  uint32_t idx = s->freeindex + bit;
+  uint32_t next = idx + 1;
+  if (unlikely(idx >= s->nelems || next % 64 == 0))
+    return NULL;
+  s->alloc_cache = bits >> bit >> 1;
+  s->freeindex = next;
+  s->alloc_count++;
+  void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
+  fgc_unpoison(p, s->elemsize);
+  if (s->needzero)
+    memset(p, 0, s->elemsize);
+  return p;
+}
+
+void *gc_alloc(size_t size) {
+  struct cache *c = tls_cache;
+  if (likely(c != NULL && size - 1 < GC_SMALL_SIZE_MAX)) {
+    void *p = alloc_fast(c, span_class_of(size_to_class8[(size + 7) >> 3], 0));
+    if (likely(p != NULL))
+      return p;
+  }
+  return alloc_slow(size, false);
+}
+
+void *gc_alloc_noscan(size_t size) {
+  struct cache *c = tls_cache;
+  if (likely(c != NULL)) {
+    if (size - 1 < TINY_SIZE - 1) {
+      size_t off = c->tiny_offset;
+      if ((size & 7) == 0)
+        off = (off + 7) & ~(size_t)7;
+      else if ((size & 3) == 0)
+        off = (off + 3) & ~(size_t)3;
+      else if ((size & 1) == 0)
+        off = (off + 1) & ~(size_t)1;
+      if (c->tiny && off + size <= TINY_SIZE) {
+        c->tiny_offset = off + size;
+        return (void *)(c->tiny + off);
+      }
+    } else if (size - 1 < GC_SMALL_SIZE_MAX) {
+      void *p =
+          alloc_fast(c, span_class_of(size_to_class8[(size + 7) >> 3], 1));
+      if (likely(p != NULL))
+        return p;
+    }
+  }
+  return alloc_slow(size, true);
+}
+
+/* --- lookups ----------------------------------------------------------- */
+
+/* Finds the live object holding p: its span and slot index.  A slot counts
+ * as live if it is allocated and not on a freed list; on a span not yet
+ * swept, if the last collection marked it. */
+static struct span *find_object(uintptr_t p, uint32_t *index) {
+  struct span *s = span_of(p);
+  if (!s || s->state != SPAN_IN_USE)
+    return NULL;
+  uint32_t i = span_object_index(s, p);
+  if (i >= s->nelems)
+    return NULL;
+  bool marked = bit_get(s->mark_bits, i);
+  bool live =
+      __atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == fgc_heap->sweepgen
+          ? span_slot_allocated(s, i) && !marked
+          : marked;
+  if (!live)
+    return NULL;
+  *index = i;
+  return s;
+}
+
+void *gc_base(const void *p) {
+  fgc_ensure_init();
+  uint32_t i;
+  struct span *s = find_object((uintptr_t)p, &i);
+  return s ? (void *)(s->base + (uintptr_t)i * s->elemsize) : NULL;
+}
+
+size_t gc_size(const void *p) {
+  fgc_ensure_init();
+  uint32_t i;
+  struct span *s = find_object((uintptr_t)p, &i);
+  return s ? s->elemsize : 0;
+}
+
+/* --- explicit free ----------------------------------------------------- */
+
+static int free_large(struct span *s) {
+  struct heap *h = fgc_heap;
+  fgc_lock(&h->lock);
+  if (s->state != SPAN_IN_USE) {
+    fgc_unlock(&h->lock);
+    return GC_ERR_FREED;
+  }
+  fgc_list_remove(&h->large, s);
+  size_t size = s->elemsize;
+  fgc_poison((void *)s->base, size);
+  fgc_pageheap_free(s);
+  fgc_unlock(&h->lock);
+  __atomic_sub_fetch(&h->heap_live, size, __ATOMIC_RELAXED);
+  return GC_OK;
+}
+
+int gc_free(void *ptr) {
+  uintptr_t p = (uintptr_t)ptr;
+  if (!ptr || ptr == fgc_zerobase)
+    return GC_OK;
+  struct cache *c = cache_self();
+  if (!c)
+    return GC_ERR_NOMEM;
+  struct span *s = span_of(p);
+  if (!s)
+    return GC_ERR_NOT_IN_HEAP;
+  if (s->state != SPAN_IN_USE)
+    return GC_ERR_FREED;
+  if (s->spc == SPC_TINY)
+    return GC_OK;
+  fgc_central_ensure_swept(s);
+  s = span_of(p);
+  if (s->state != SPAN_IN_USE)
+    return GC_ERR_FREED;
+  uint32_t i = span_object_index(s, p);
+  if (i >= s->nelems)
+    return GC_ERR_NOT_IN_HEAP;
+  if (s->base + (uintptr_t)i * s->elemsize != p)
+    return GC_ERR_NOT_AT_BASE;
+  if (span_is_large(s))
+    return free_large(s);
+  uint64_t bit = (uint64_t)1 << (i % 64);
+  if (!span_slot_allocated(s, i) ||
+      (__atomic_fetch_or(&s->mark_bits[i / 64], bit, __ATOMIC_RELAXED) & bit))
+    return GC_ERR_FREED;
+  if (FGC_POISONING || fgc_opt.clobberfree)
+    memset(ptr, 0xdf, s->elemsize);
+  *(void **)ptr = c->freed[s->spc];
+  c->freed[s->spc] = ptr;
+  return GC_OK;
+}
+
+/* --- realloc ----------------------------------------------------------- */
+
+void *gc_realloc(void *ptr, size_t size) {
+  if (!ptr)
+    return gc_alloc(size);
+  if (ptr == fgc_zerobase)
+    return gc_alloc(size);
+  fgc_ensure_init();
+  uintptr_t p = (uintptr_t)ptr;
+  uint32_t i;
+  struct span *s = find_object(p, &i);
+  uintptr_t base = s ? s->base + (uintptr_t)i * s->elemsize : 0;
+  bool tiny = s && s->spc == SPC_TINY;
+  if (!s || (base != p && !tiny)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (size == 0) {
+    gc_free(ptr);
+    return fgc_zerobase;
+  }
+  size_t old = tiny ? base + TINY_SIZE - p : s->elemsize;
+  bool fits = span_is_large(s) ? size <= old && size > old / 2
+                               : !tiny && size <= GC_MAX_SMALL_SIZE &&
+                                     size_to_class(size) == s->spc >> 1;
+  if (fits) {
+    memset((char *)ptr + size, 0, old - size);
+    return ptr;
+  }
+  void *q = s->noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+  if (!q)
+    return NULL;
+  memcpy(q, ptr, size < old ? size : old);
+  if (!tiny)
+    gc_free(ptr);
+  return q;
+}

@@ -1,0 +1,197 @@
+/*
+ * Central span lists and sweeping (Go's mcentral.go and mgcsweep.go).
+ *
+ * Each span class has one central record, under its own lock, with three
+ * lists of small-object spans that no thread cache holds:
+ *   partial  swept, with at least one free slot;
+ *   full     swept, every slot allocated;
+ *   unswept  marked by the last collection but not yet swept.
+ *
+ * Invariants:
+ *   - A span is on exactly one of these lists, or cached by exactly one
+ *     thread, or (during a collection) on none while being moved.
+ *   - A cached span is always swept.
+ *   - When a collection ends, the world is stopped and no span is cached, so
+ *     every span of every class moves to unswept in O(classes) (the
+ *     sweepgen flip), and large spans are swept there and then.
+ *   - Sweeping is lazy: a thread that needs a span sweeps unswept spans of
+ *     its class until one has room (Go's "sweep on allocation").  Before the
+ *     next mark, fgc_sweep_all finishes what is left, so a mark always
+ *     starts with every mark bit clear.
+ *
+ * Sweeping a span makes its mark bits the new allocation bits: unmarked
+ * slots become free without the sweeper touching them, and a span with no
+ * marked slot goes back to the page heap whole.
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "sanitizer.h"
+
+/* Fills dead slots with 0xdf (FINALGCDEBUG=clobberfree=1, Go's clobberfree)
+ * and, under ASan, poisons every slot the sweep leaves free.  Debug builds
+ * only pay for this. */
+static void sweep_debug(struct span *s) {
+  for (uint32_t i = 0; i < s->nelems; i++) {
+    if (bit_get(s->mark_bits, i))
+      continue;
+    void *p = (void *)(s->base + (uintptr_t)i * s->elemsize);
+    if (fgc_opt.clobberfree && span_slot_allocated(s, i)) {
+      fgc_unpoison(p, s->elemsize);
+      memset(p, 0xdf, s->elemsize);
+    }
+    fgc_poison(p, s->elemsize);
+  }
+}
+
+/* Sweeps a small-object span that is on no list.  Returns false if the span
+ * had no live object and went back to the page heap. */
+static bool sweep_span(struct span *s) {
+  struct heap *h = fgc_heap;
+  size_t words = span_bitmap_words(s->nelems);
+  if (unlikely(fgc_opt.clobberfree || FGC_POISONING))
+    sweep_debug(s);
+  uint32_t live = 0;
+  for (size_t w = 0; w < words; w++)
+    live += (uint32_t)__builtin_popcountll(s->mark_bits[w]);
+  uint64_t *t = s->alloc_bits;
+  s->alloc_bits = s->mark_bits;
+  s->mark_bits = t;
+  memset(s->mark_bits, 0, words * sizeof(uint64_t));
+  s->freeindex = 0;
+  s->alloc_count = live;
+  s->needzero = true;
+  s->sweepgen = h->sweepgen;
+  fgc_span_refill_cache(s);
+  if (live == 0) {
+    fgc_lock(&h->lock);
+    fgc_pageheap_free(s);
+    fgc_unlock(&h->lock);
+    return false;
+  }
+  return true;
+}
+
+static void put_swept(struct central *c, struct span *s) {
+  fgc_list_push(s->alloc_count == s->nelems ? &c->full : &c->partial, s);
+}
+
+static void account_cached(struct span *s, ptrdiff_t sign) {
+  struct heap *h = fgc_heap;
+  size_t free_slots = s->nelems - s->alloc_count;
+  size_t bytes = free_slots * s->elemsize;
+  __atomic_add_fetch(&h->heap_live, (size_t)(sign * (ptrdiff_t)bytes),
+                     __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_bytes, (uint64_t)(sign * (ptrdiff_t)bytes),
+                     __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_objects,
+                     (uint64_t)(sign * (ptrdiff_t)free_slots),
+                     __ATOMIC_RELAXED);
+}
+
+/* Returns a swept span of class spc with at least one free slot, for a
+ * thread cache, or NULL when the heap cannot grow.  The span's free slots
+ * count as allocated (heap_live) until it is uncached, as in Go. */
+struct span *fgc_central_cache_span(int spc) {
+  struct heap *h = fgc_heap;
+  struct central *c = &h->central[spc];
+  fgc_lock(&c->lock);
+  struct span *s = fgc_list_pop(&c->partial);
+  while (!s && (s = fgc_list_pop(&c->unswept)) != NULL) {
+    if (!sweep_span(s))
+      s = NULL;
+    else if (s->alloc_count == s->nelems) {
+      fgc_list_push(&c->full, s);
+      s = NULL;
+    }
+  }
+  fgc_unlock(&c->lock);
+  if (!s) {
+    size_t npages = class_to_npages[spc == SPC_TINY ? 2 : spc >> 1];
+    fgc_lock(&h->lock);
+    s = fgc_pageheap_alloc(npages);
+    if (s && fgc_span_init_small(s, spc) != 0) {
+      fgc_pageheap_free(s);
+      s = NULL;
+    }
+    fgc_unlock(&h->lock);
+    if (!s)
+      return NULL;
+    fgc_unpoison((void *)s->base, s->npages * PAGE_SIZE);
+  }
+  account_cached(s, 1);
+  return s;
+}
+
+/* Takes back a span from a thread cache. */
+void fgc_central_uncache_span(struct span *s) {
+  struct central *c = &fgc_heap->central[s->spc];
+  account_cached(s, -1);
+  fgc_lock(&c->lock);
+  put_swept(c, s);
+  fgc_unlock(&c->lock);
+}
+
+/* Sweeps s now if it still needs it (Go's ensureSwept).  Afterwards s may be
+ * FREE: callers look the pointer up again. */
+void fgc_central_ensure_swept(struct span *s) {
+  struct heap *h = fgc_heap;
+  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == h->sweepgen)
+    return;
+  struct central *c = &h->central[s->spc];
+  fgc_lock(&c->lock);
+  if (s->state == SPAN_IN_USE && s->sweepgen != h->sweepgen) {
+    fgc_list_remove(&c->unswept, s);
+    if (sweep_span(s))
+      put_swept(c, s);
+  }
+  fgc_unlock(&c->lock);
+}
+
+/* Sweeps every span still unswept (Go's sweep termination). */
+void fgc_sweep_all(void) {
+  struct heap *h = fgc_heap;
+  for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
+    struct central *c = &h->central[spc];
+    fgc_lock(&c->lock);
+    struct span *s;
+    while ((s = fgc_list_pop(&c->unswept)) != NULL)
+      if (sweep_span(s))
+        put_swept(c, s);
+    fgc_unlock(&c->lock);
+  }
+}
+
+/* Starts a new sweep generation: every small span becomes unswept.  The
+ * world is stopped and no span is cached. */
+void fgc_sweep_begin_cycle(void) {
+  struct heap *h = fgc_heap;
+  h->sweepgen += 2;
+  for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
+    struct central *c = &h->central[spc];
+    fgc_list_splice(&c->unswept, &c->partial);
+    fgc_list_splice(&c->unswept, &c->full);
+  }
+}
+
+/* Sweeps the large-object spans: an unmarked one goes back to the page heap
+ * at once.  The world is stopped. */
+void fgc_sweep_large(void) {
+  struct heap *h = fgc_heap;
+  struct span *next;
+  fgc_lock(&h->lock);
+  for (struct span *s = h->large.first; s; s = next) {
+    next = s->next;
+    if (s->mark_bits[0] & 1) {
+      s->mark_bits[0] = 0;
+      s->sweepgen = h->sweepgen;
+      continue;
+    }
+    fgc_list_remove(&h->large, s);
+    if (fgc_opt.clobberfree)
+      memset((void *)s->base, 0xdf, s->elemsize);
+    fgc_poison((void *)s->base, s->elemsize);
+    fgc_pageheap_free(s);
+  }
+  fgc_unlock(&h->lock);
+}

@@ -1,0 +1,182 @@
+/*
+ * The collection cycle, the pacer and the statistics (Go's mgc.go and
+ * mgcpacer.go).
+ *
+ * A collection:
+ *   1. Sweep termination: finish sweeping the last cycle's spans, so every
+ *      mark bit is clear.  (World running.)
+ *   2. Stop the world; flush every thread cache, so no span is cached and
+ *      every freeindex is final.
+ *   3. Mark from the roots until the mark stack is empty.
+ *   4. Mark termination: flip the sweep generation (every small span now
+ *      needs sweeping), sweep large spans, set the next heap goal.
+ *   5. Start the world.  Small spans are swept lazily by allocation, or at
+ *      once when the collection was explicit (gc_collect), which then
+ *      returns surplus pages to the OS.
+ *
+ * Pacing (GOGC): a collection starts when heap_live, the bytes allocated
+ * since the last mark plus the bytes that mark found, reaches
+ *     heap_goal = max(marked * (100 + gogc) / 100, MIN_HEAP_GOAL * gogc/100).
+ * The check runs only when a thread takes a new span or allocates a large
+ * object, never on the fast path.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MIN_HEAP_GOAL ((size_t)4 << 20) /* Go's heapMinimum */
+
+struct heap *fgc_heap;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static bool initialized;
+static uint64_t start_time;
+
+static size_t goal_for(size_t marked, int gogc) {
+  if (gogc < 0)
+    return SIZE_MAX;
+  size_t goal = marked + marked / 100 * (size_t)gogc;
+  size_t floor = MIN_HEAP_GOAL / 100 * (size_t)(gogc > 0 ? gogc : 1);
+  return goal > floor ? goal : floor;
+}
+
+static void init(void) {
+  fgc_options_init();
+  fgc_heap = fgc_sysalloc(sizeof(struct heap));
+  if (!fgc_heap)
+    fgc_fatal("out of memory at start-up");
+  struct heap *h = fgc_heap;
+  pthread_mutex_init(&h->lock, NULL);
+  for (int i = 0; i < NUM_SPAN_CLASSES; i++)
+    pthread_mutex_init(&h->central[i].lock, NULL);
+  h->sweepgen = 2;
+  h->gogc = fgc_opt.gogc;
+  h->heap_goal = goal_for(0, h->gogc);
+  if (fgc_pageheap_init() != 0)
+    fgc_fatal("cannot reserve address space for the heap");
+  fgc_mark_init();
+  fgc_world_init();
+  start_time = fgc_prim_nanotime();
+  __atomic_store_n(&initialized, true, __ATOMIC_RELEASE);
+}
+
+void fgc_ensure_init(void) {
+  if (likely(__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)))
+    return;
+  pthread_once(&init_once, init);
+}
+
+void gc_init(void) {
+  fgc_ensure_init();
+  fgc_thread_self();
+}
+
+/* Runs one collection; the caller holds nothing. */
+static void collect(bool sweep_now, size_t retain_override) {
+  struct heap *h = fgc_heap;
+  fgc_world_lock();
+  fgc_sweep_all();
+  fgc_roots_snapshot_segments();
+  uint64_t t0 = fgc_prim_nanotime();
+  fgc_world_stop();
+
+  for (struct gc_thread *t = fgc_threads(); t; t = t->next)
+    fgc_cache_flush(t->cache);
+  fgc_roots_mark();
+  size_t marked = fgc_mark_finish();
+
+  fgc_sweep_begin_cycle();
+  fgc_sweep_large();
+  h->heap_marked = marked;
+  h->heap_live = marked;
+  h->heap_goal = goal_for(marked, h->gogc);
+  h->num_gc++;
+  uint64_t pause = fgc_prim_nanotime() - t0;
+  h->last_pause_ns = pause;
+  h->pause_total_ns += pause;
+  if (pause > h->pause_max_ns)
+    h->pause_max_ns = pause;
+
+  fgc_world_start();
+  fgc_world_unlock();
+
+  if (sweep_now)
+    fgc_sweep_all();
+  size_t retain = retain_override;
+  if (retain == SIZE_MAX)
+    retain = h->heap_goal + h->heap_goal / 10;
+  fgc_lock(&h->lock);
+  fgc_pageheap_scavenge(retain);
+  size_t mapped = (h->arena_used - h->arena_lo) - h->heap_released;
+  fgc_unlock(&h->lock);
+
+  if (fgc_opt.gctrace)
+    fgc_message("gc %llu @%.3fs: %zu KiB marked, goal %zu KiB, pause %.3f ms, "
+                "%zu KiB mapped",
+                (unsigned long long)h->num_gc, (double)(t0 - start_time) / 1e9,
+                marked >> 10, h->heap_goal == SIZE_MAX ? 0 : h->heap_goal >> 10,
+                (double)pause / 1e6, mapped >> 10);
+}
+
+void fgc_collect_if_needed(void) {
+  struct heap *h = fgc_heap;
+  if (__atomic_load_n(&h->heap_live, __ATOMIC_RELAXED) >= h->heap_goal)
+    collect(false, SIZE_MAX);
+}
+
+void fgc_collect_for_oom(void) { collect(true, SIZE_MAX); }
+
+void gc_collect(void) {
+  fgc_ensure_init();
+  collect(true, SIZE_MAX);
+}
+
+void gc_release_memory(void) {
+  fgc_ensure_init();
+  collect(true, 0);
+}
+
+int gc_set_percent(int percent) {
+  fgc_ensure_init();
+  struct heap *h = fgc_heap;
+  fgc_world_lock();
+  int old = h->gogc;
+  h->gogc = percent < 0 ? -1 : percent;
+  h->heap_goal = goal_for(h->heap_marked, h->gogc);
+  fgc_world_unlock();
+  return old;
+}
+
+size_t gc_set_max_heap(size_t bytes) {
+  fgc_ensure_init();
+  struct heap *h = fgc_heap;
+  fgc_lock(&h->lock);
+  size_t old = h->max_heap;
+  h->max_heap = bytes;
+  fgc_unlock(&h->lock);
+  return old;
+}
+
+void gc_read_stats(gc_stats *out) {
+  fgc_ensure_init();
+  struct heap *h = fgc_heap;
+  memset(out, 0, sizeof *out);
+  fgc_world_lock();
+  fgc_lock(&h->lock);
+  out->heap_mapped = (h->arena_used - h->arena_lo) - h->heap_released;
+  out->heap_released = h->heap_released;
+  out->heap_inuse = h->heap_inuse;
+  fgc_unlock(&h->lock);
+  out->heap_live = h->heap_marked;
+  out->heap_goal = h->heap_goal;
+  out->metadata = fgc_metadata_bytes();
+  out->total_alloc_bytes =
+      __atomic_load_n(&h->total_alloc_bytes, __ATOMIC_RELAXED);
+  out->total_alloc_objects =
+      __atomic_load_n(&h->total_alloc_objects, __ATOMIC_RELAXED);
+  out->num_gc = h->num_gc;
+  out->pause_total_ns = h->pause_total_ns;
+  out->pause_max_ns = h->pause_max_ns;
+  out->last_pause_ns = h->last_pause_ns;
+  fgc_world_unlock();
+}

@@ -1,0 +1,89 @@
+/*
+ * fixalloc: fixed-size records for the collector's own metadata (span
+ * records, bitmaps, thread caches, specials, queue blocks), modelled on Go's
+ * mfixalloc.go.
+ *
+ * Invariants:
+ *   - Records come from chunks mapped straight from the kernel, never from
+ *     the garbage-collected heap and never from an area the collector scans.
+ *     Metadata therefore cannot keep a heap object alive by accident, and
+ *     the collector never has to trace it.
+ *   - Freed records go on a free list and are reused; chunks are never
+ *     returned to the kernel.
+ *   - A record is not zeroed on reuse; callers initialise every field.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define CHUNK_SIZE ((size_t)256 << 10)
+
+static size_t metadata_bytes;
+
+void fgc_add_metadata(ptrdiff_t bytes) {
+  __atomic_add_fetch(&metadata_bytes, (size_t)bytes, __ATOMIC_RELAXED);
+}
+
+size_t fgc_metadata_bytes(void) {
+  return __atomic_load_n(&metadata_bytes, __ATOMIC_RELAXED);
+}
+
+void *fgc_sysalloc(size_t size) {
+  size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  void *p = fgc_prim_map(size);
+  if (p)
+    fgc_add_metadata((ptrdiff_t)size);
+  return p;
+}
+
+void fgc_sysfree(void *p, size_t size) {
+  size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  fgc_prim_unmap(p, size);
+  fgc_add_metadata(-(ptrdiff_t)size);
+}
+
+void fgc_fixalloc_init(struct fixalloc *f, size_t size) {
+  pthread_mutex_init(&f->lock, NULL);
+  f->size = (size + 15) & ~(size_t)15;
+  f->free = NULL;
+  f->chunk = NULL;
+  f->chunk_left = 0;
+  f->inuse = 0;
+  f->mapped = 0;
+}
+
+/* Returns a record, or NULL when the kernel refuses memory. */
+void *fgc_fixalloc_alloc(struct fixalloc *f) {
+  void *p;
+  fgc_lock(&f->lock);
+  if (f->free) {
+    p = f->free;
+    f->free = *(void **)p;
+  } else {
+    if (f->chunk_left < f->size) {
+      size_t n = f->size > CHUNK_SIZE ? f->size : CHUNK_SIZE;
+      f->chunk = fgc_sysalloc(n);
+      if (!f->chunk) {
+        f->chunk_left = 0;
+        fgc_unlock(&f->lock);
+        return NULL;
+      }
+      f->chunk_left = n;
+      f->mapped += n;
+    }
+    p = f->chunk;
+    f->chunk += f->size;
+    f->chunk_left -= f->size;
+  }
+  f->inuse += f->size;
+  fgc_unlock(&f->lock);
+  return p;
+}
+
+void fgc_fixalloc_free(struct fixalloc *f, void *p) {
+  fgc_lock(&f->lock);
+  *(void **)p = f->free;
+  f->free = p;
+  f->inuse -= f->size;
+  fgc_unlock(&f->lock);
+}

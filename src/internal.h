@@ -1,0 +1,362 @@
+/*
+ * finalgc internals: the types every subsystem shares and the internal API,
+ * grouped by the file that implements it.  docs/design.md is the overview;
+ * each .c file opens with the invariants it keeps.
+ *
+ * The heap, in Go's words (malloc.go):
+ *
+ *   arena     one contiguous range of address space reserved at start-up and
+ *             committed page by page as the heap grows, so that "is this word
+ *             a heap pointer?" is a subtraction and a compare.
+ *   page      8 KiB; the page map gives, for every committed page, the span
+ *             it belongs to.
+ *   span      a run of pages holding either one large object or many small
+ *             objects of one size class.  Span records live off the heap.
+ *   central   per span class, the spans with free slots and the spans still
+ *             to sweep, under one lock (Go's mcentral).
+ *   cache     per thread, one span per span class to allocate from without
+ *             locks, plus the tiny block (Go's mcache).
+ *
+ * Naming: functions used across files are fgc_<module>_<verb>; functions in
+ * one file are static and unprefixed.
+ */
+#ifndef FINALGC_INTERNAL_H
+#define FINALGC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "finalgc.h"
+
+#define FGC_INTERNAL __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------------
+ * Geometry
+ * ---------------------------------------------------------------------- */
+
+#define PAGE_SHIFT 13
+#define PAGE_SIZE ((size_t)1 << PAGE_SHIFT)
+#define WORD_SIZE sizeof(uintptr_t)
+#define TINY_SIZE 16 /* Go's maxTinySize */
+
+#include "sizeclasses.h"
+
+/* A span class is a size class and a scan/noscan bit: spans hold objects of
+ * one kind only, so the collector knows from the span whether to scan.
+ * Span class 1 (size class 0, noscan) is free, since size class 0 means
+ * "large"; the tiny allocator uses it for its 16-byte blocks, so that a
+ * pointer can be recognised as pointing into a tiny block. */
+#define NUM_SPAN_CLASSES (GC_NUM_SIZE_CLASSES * 2)
+#define SPC_TINY 1
+static inline int span_class_of(int size_class, bool noscan) {
+  return size_class << 1 | (int)noscan;
+}
+
+static inline int size_to_class(size_t size) {
+  if (size <= GC_SMALL_SIZE_MAX)
+    return size_to_class8[(size + GC_SMALL_SIZE_DIV - 1) / GC_SMALL_SIZE_DIV];
+  return size_to_class128[(size - GC_SMALL_SIZE_MAX + GC_LARGE_SIZE_DIV - 1) /
+                          GC_LARGE_SIZE_DIV];
+}
+
+/* ------------------------------------------------------------------------
+ * Locks
+ *
+ * Lock order, outermost first (a thread holding one may take only later
+ * ones): world_lock > central[spc].lock (in span-class order) > heap.lock >
+ * roots_lock > fixalloc locks.  Every lock here is a leaf with respect to
+ * user code: no user code ever runs with one held.
+ * ---------------------------------------------------------------------- */
+
+typedef pthread_mutex_t fgc_mutex;
+#define FGC_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+static inline void fgc_lock(fgc_mutex *m) { pthread_mutex_lock(m); }
+static inline void fgc_unlock(fgc_mutex *m) { pthread_mutex_unlock(m); }
+
+/* ------------------------------------------------------------------------
+ * Spans
+ *
+ * A span's state is FREE (its pages are in the page heap) or IN_USE.  The
+ * page map points every page of an IN_USE span at its record; a FREE span
+ * is reachable through its first and last pages only (for coalescing).
+ *
+ * Small-object spans allocate with two bitmaps, as Go's do:
+ *   alloc_bits  slot i is allocated if i < freeindex or bit i is set;
+ *   mark_bits   set by the collector on every slot it reaches.
+ * The slots below freeindex were all handed out; the allocator finds the
+ * next free slot in alloc_cache, the complement of the alloc_bits word that
+ * holds freeindex, shifted so that bit 0 is slot freeindex.
+ *
+ *   0 <= freeindex <= nelems
+ *   alloc_count == number of allocated slots
+ *
+ * Sweeping makes the marks the new allocation state: alloc_bits takes the
+ * mark bits, mark_bits is cleared, freeindex returns to 0.  Between
+ * collections, a swept span's mark bits are all clear except for slots
+ * released by gc_free that wait on a thread's freed list: the bit says
+ * "freed", which catches a second gc_free of the same slot.
+ *
+ * Sweep generations (Go's sweepgen): the heap's sweepgen rises by 2 at
+ * every collection.  A span with sweepgen == heap.sweepgen - 2 still needs
+ * sweeping; sweepgen == heap.sweepgen means swept.  A span is swept before
+ * anything allocates from it, and every span is swept before the next mark
+ * begins, so mark bits always describe the latest collection.
+ * ---------------------------------------------------------------------- */
+
+enum span_state { SPAN_FREE = 0, SPAN_IN_USE = 1 };
+
+struct span {
+  uintptr_t base;    /* address of the first page */
+  size_t npages;     /* length in pages */
+  struct span *next; /* list links: central or page-heap free list */
+  struct span *prev;
+  uint8_t state;        /* enum span_state */
+  uint8_t spc;          /* span class; 0 for a large object */
+  bool noscan;          /* objects hold no pointers */
+  bool needzero;        /* slots may hold old data; zero on allocation */
+  bool released;        /* FREE only: pages were returned to the OS */
+  uint32_t sweepgen;    /* see above */
+  size_t elemsize;      /* object slot size; npages*PAGE_SIZE when large */
+  uint32_t nelems;      /* slots in the span (1 when large) */
+  uint32_t divmul;      /* slot index = (offset * divmul) >> 32; 0 if large */
+  uint32_t freeindex;   /* slots below were all handed out */
+  uint32_t alloc_count; /* allocated slots */
+  uint64_t alloc_cache; /* free-slot bits from freeindex on (see above) */
+  uint64_t *alloc_bits; /* nelems bits; off-heap */
+  uint64_t *mark_bits;  /* nelems bits; off-heap */
+  uint64_t free_since;  /* FREE only: collection count when freed */
+};
+
+static inline size_t span_bitmap_words(uint32_t nelems) {
+  return (nelems + 63) / 64;
+}
+
+static inline uint32_t span_object_index(const struct span *s, uintptr_t p) {
+  return (uint32_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
+}
+
+static inline bool bit_get(const uint64_t *bits, uint32_t i) {
+  return (bits[i / 64] >> (i % 64)) & 1;
+}
+static inline void bit_set(uint64_t *bits, uint32_t i) {
+  bits[i / 64] |= (uint64_t)1 << (i % 64);
+}
+static inline void bit_clear(uint64_t *bits, uint32_t i) {
+  bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+/* A slot holds an object handed out by the allocator (freed by sweeping
+ * only).  Valid for swept spans; the caller knows the span is swept. */
+static inline bool span_slot_allocated(const struct span *s, uint32_t i) {
+  return i < s->freeindex || bit_get(s->alloc_bits, i);
+}
+
+static inline bool span_is_large(const struct span *s) { return s->spc == 0; }
+
+/* A doubly linked list of spans with a count. */
+struct span_list {
+  struct span *first;
+  size_t len;
+};
+
+/* ------------------------------------------------------------------------
+ * Central lists and thread caches
+ * ---------------------------------------------------------------------- */
+
+struct central {
+  fgc_mutex lock;
+  struct span_list partial; /* swept, with free slots, not cached */
+  struct span_list full;    /* swept, no free slots, not cached */
+  struct span_list unswept; /* need sweeping */
+};
+
+/* Per-thread allocation cache.  Only its thread touches it, except that the
+ * collector flushes every cache while the world is stopped. */
+struct cache {
+  struct span *alloc[NUM_SPAN_CLASSES]; /* span to allocate from, or the
+                                           empty sentinel */
+  void *freed[NUM_SPAN_CLASSES];        /* gc_free'd slots, linked through
+                                           their first word */
+  uintptr_t tiny;                       /* current tiny block, or 0 */
+  size_t tiny_offset;                   /* bytes used in the tiny block */
+  struct cache *next_free;              /* fixalloc link when unused */
+};
+
+/* ------------------------------------------------------------------------
+ * Threads
+ * ---------------------------------------------------------------------- */
+
+struct gc_thread {
+  pthread_t id;
+  uintptr_t stack_hi; /* highest address of its stack (the base) */
+  uintptr_t stack_lo; /* lowest mapped address of its stack */
+  struct cache *cache;
+  struct gc_thread *next;
+};
+
+/* ------------------------------------------------------------------------
+ * Root ranges
+ * ---------------------------------------------------------------------- */
+
+struct root_range {
+  uintptr_t lo, hi;
+};
+
+/* ------------------------------------------------------------------------
+ * The heap: one per process, allocated off the scanned area.
+ * ---------------------------------------------------------------------- */
+
+struct heap {
+  fgc_mutex lock; /* page heap, large spans, heap counters */
+
+  uintptr_t arena_lo; /* reserved address range */
+  uintptr_t arena_hi;
+  uintptr_t arena_used;   /* committed up to here */
+  struct span **page_map; /* one entry per reserved page */
+
+  struct span_list free_small[128]; /* FREE spans by length in pages */
+  struct span_list free_large;      /* FREE spans of 128 pages or more */
+  struct span_list large;           /* IN_USE large-object spans */
+
+  struct central central[NUM_SPAN_CLASSES];
+
+  uint32_t sweepgen;
+
+  /* Pacing and statistics; written under world_lock or heap.lock. */
+  size_t heap_live;     /* bytes allocated or cached since the last mark,
+                           plus marked bytes: the pacer's measure */
+  size_t heap_marked;   /* bytes marked by the last collection */
+  size_t heap_goal;     /* collect when heap_live reaches it */
+  size_t heap_inuse;    /* bytes in IN_USE spans */
+  size_t heap_released; /* bytes in FREE spans returned to the OS */
+  size_t max_heap;      /* hard limit on arena_used - arena_lo, 0 = none */
+  int gogc;
+  uint64_t num_gc;
+  uint64_t pause_total_ns;
+  uint64_t pause_max_ns;
+  uint64_t last_pause_ns;
+  uint64_t total_alloc_bytes;
+  uint64_t total_alloc_objects;
+};
+
+FGC_INTERNAL extern struct heap *fgc_heap;
+FGC_INTERNAL extern char fgc_zerobase[16];
+FGC_INTERNAL extern __thread struct gc_thread *fgc_self
+    __attribute__((tls_model("initial-exec")));
+
+static inline struct span *span_of(uintptr_t p) {
+  struct heap *h = fgc_heap;
+  if (p - h->arena_lo >= h->arena_used - h->arena_lo)
+    return NULL;
+  return h->page_map[(p - h->arena_lo) >> PAGE_SHIFT];
+}
+
+/* ------------------------------------------------------------------------
+ * Internal API by file
+ * ---------------------------------------------------------------------- */
+
+/* "options.c" */
+struct fgc_options {
+  int gogc;              /* FINALGC_GOGC */
+  size_t max_heap;       /* FINALGC_MAX_HEAP */
+  size_t reserve;        /* FINALGC_RESERVE: address space to reserve */
+  int gctrace;           /* FINALGCDEBUG=gctrace=1 */
+  int clobberfree;       /* FINALGCDEBUG=clobberfree=1 */
+  size_t mark_stack_max; /* FINALGCDEBUG=markstackmax=N (entries) */
+};
+FGC_INTERNAL extern struct fgc_options fgc_opt;
+FGC_INTERNAL void fgc_options_init(void);
+FGC_INTERNAL void fgc_message(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+FGC_INTERNAL _Noreturn void fgc_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* "fixalloc.c": fixed-size records from memory the collector never scans. */
+struct fixalloc {
+  fgc_mutex lock;
+  size_t size;       /* record size */
+  void *free;        /* free records, linked through their first word */
+  char *chunk;       /* current chunk */
+  size_t chunk_left; /* bytes left in it */
+  size_t inuse;      /* bytes handed out, for statistics */
+  size_t mapped;     /* bytes mapped */
+};
+FGC_INTERNAL void fgc_fixalloc_init(struct fixalloc *f, size_t size);
+FGC_INTERNAL void *fgc_fixalloc_alloc(struct fixalloc *f);
+FGC_INTERNAL void fgc_fixalloc_free(struct fixalloc *f, void *p);
+FGC_INTERNAL void *fgc_sysalloc(size_t size); /* zeroed, page-rounded mmap */
+FGC_INTERNAL void fgc_sysfree(void *p, size_t size);
+FGC_INTERNAL size_t fgc_metadata_bytes(void);
+FGC_INTERNAL void fgc_add_metadata(ptrdiff_t bytes);
+
+/* "pageheap.c": the arena, page map, span records and free page runs. */
+FGC_INTERNAL int fgc_pageheap_init(void);
+FGC_INTERNAL struct span *fgc_pageheap_alloc(size_t npages); /* heap.lock */
+FGC_INTERNAL void fgc_pageheap_free(struct span *s);         /* heap.lock */
+FGC_INTERNAL void fgc_pageheap_scavenge(size_t retain);      /* heap.lock */
+FGC_INTERNAL int fgc_span_init_small(struct span *s, int spc);
+FGC_INTERNAL int fgc_span_init_large(struct span *s, bool noscan);
+FGC_INTERNAL void fgc_span_refill_cache(struct span *s);
+FGC_INTERNAL uint32_t fgc_span_next_free_index(struct span *s);
+
+/* "list.c"-style helpers live in pageheap.c as they are all about spans. */
+FGC_INTERNAL void fgc_list_push(struct span_list *l, struct span *s);
+FGC_INTERNAL void fgc_list_remove(struct span_list *l, struct span *s);
+FGC_INTERNAL struct span *fgc_list_pop(struct span_list *l);
+FGC_INTERNAL void fgc_list_splice(struct span_list *dst, struct span_list *src);
+
+/* "central.c": per span class lists; sweeping lives here too. */
+FGC_INTERNAL struct span *fgc_central_cache_span(int spc);
+FGC_INTERNAL void fgc_central_uncache_span(struct span *s);
+FGC_INTERNAL void fgc_central_ensure_swept(struct span *s);
+FGC_INTERNAL void fgc_sweep_all(void);
+FGC_INTERNAL void fgc_sweep_begin_cycle(void); /* world stopped */
+FGC_INTERNAL void fgc_sweep_large(void);       /* world stopped */
+
+/* "alloc.c": thread caches and the allocation paths. */
+FGC_INTERNAL struct cache *fgc_cache_new(void);
+FGC_INTERNAL void fgc_cache_flush(struct cache *c);
+FGC_INTERNAL void fgc_cache_release(struct cache *c);
+FGC_INTERNAL extern struct span fgc_empty_span;
+
+/* "world.c": threads and stopping the world. */
+FGC_INTERNAL void fgc_world_init(void);
+FGC_INTERNAL void fgc_world_lock(void);
+FGC_INTERNAL void fgc_world_unlock(void);
+FGC_INTERNAL void fgc_world_stop(void);           /* world_lock held */
+FGC_INTERNAL void fgc_world_start(void);          /* world_lock held */
+FGC_INTERNAL struct gc_thread *fgc_threads(void); /* world stopped */
+FGC_INTERNAL struct gc_thread *fgc_thread_self(void);
+
+/* "roots.c" */
+FGC_INTERNAL void fgc_roots_snapshot_segments(void); /* before stopping */
+FGC_INTERNAL void fgc_roots_mark(void);              /* world stopped */
+
+/* "mark.c" */
+FGC_INTERNAL void fgc_mark_init(void);
+FGC_INTERNAL void fgc_mark_range(uintptr_t lo, uintptr_t hi);
+FGC_INTERNAL void fgc_mark_drain(void);
+FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
+
+/* "collect.c": the collection cycle and pacing. */
+FGC_INTERNAL void fgc_ensure_init(void);
+FGC_INTERNAL void fgc_collect_if_needed(void);
+FGC_INTERNAL void fgc_collect_for_oom(void);
+
+/* "prim/linux.c": the operating system.  Every address and size passed in
+ * is page-aligned; int results are 0 on success. */
+FGC_INTERNAL void *fgc_prim_reserve(size_t size);
+FGC_INTERNAL int fgc_prim_commit(void *p, size_t size);
+FGC_INTERNAL void fgc_prim_release(void *p, size_t size);
+FGC_INTERNAL void *fgc_prim_map(size_t size);
+FGC_INTERNAL void fgc_prim_unmap(void *p, size_t size);
+FGC_INTERNAL int fgc_prim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+FGC_INTERNAL uint64_t fgc_prim_nanotime(void);
+typedef void (*fgc_segment_fn)(uintptr_t lo, uintptr_t hi, void *arg);
+FGC_INTERNAL void fgc_prim_data_segments(fgc_segment_fn fn, void *arg);
+
+#endif /* FINALGC_INTERNAL_H */

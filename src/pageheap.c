@@ -1,0 +1,434 @@
+/*
+ * The page heap: the arena, the page map, span records and free page runs
+ * (Go's mheap).
+ *
+ * Invariants:
+ *   - The arena [arena_lo, arena_hi) is reserved once at start-up; pages
+ *     below arena_used are committed (readable and writable) and every one of
+ *     them belongs to exactly one span, FREE or IN_USE.  arena_used only
+ *     grows.  A word w may point into the heap only if
+ *     arena_lo <= w < arena_used: one subtraction and one compare.
+ *   - page_map[i] is the record of the span holding page i, for every
+ *     committed page, FREE spans included; uncommitted pages map to NULL.
+ *     Finding the span of a pointer is one load; finding the object in a
+ *     small-object span is a multiplication (span_object_index).
+ *   - Two FREE spans are never adjacent: freeing coalesces with both
+ *     neighbours.
+ *   - A FREE span is on free_small[npages] (npages < 128) or free_large.
+ *     released means its pages went back to the OS and read as zero;
+ *     needzero means they may hold old data.  Never both.
+ *   - heap.lock guards everything here, and heap.heap_inuse and
+ *     heap.heap_released.
+ *
+ * Returning memory: after each collection the scavenger releases FREE spans
+ * (MADV_DONTNEED) until the resident part of the heap is within the heap
+ * goal plus 10%, and releases any span left idle for SCAVENGE_IDLE_GCS
+ * collections, so the process's RSS falls after its heap shrinks.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define FREE_SMALL_MAX 128
+#define ARENA_GROW_PAGES 128 /* commit at least 1 MiB at a time */
+#define SCAVENGE_IDLE_GCS 4
+#define MIN_RESERVE ((size_t)64 << 20)
+
+static struct fixalloc span_records;
+/* Bitmaps for a span hold alloc_bits and mark_bits side by side; one
+ * fixalloc per power-of-two word count up to 16 (1024 slots). */
+#define BITMAP_BUCKETS 5
+static struct fixalloc bitmaps[BITMAP_BUCKETS];
+
+/* --- span lists -------------------------------------------------------- */
+
+void fgc_list_push(struct span_list *l, struct span *s) {
+  s->prev = NULL;
+  s->next = l->first;
+  if (l->first)
+    l->first->prev = s;
+  l->first = s;
+  l->len++;
+}
+
+void fgc_list_remove(struct span_list *l, struct span *s) {
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    l->first = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  l->len--;
+}
+
+struct span *fgc_list_pop(struct span_list *l) {
+  struct span *s = l->first;
+  if (s)
+    fgc_list_remove(l, s);
+  return s;
+}
+
+void fgc_list_splice(struct span_list *dst, struct span_list *src) {
+  struct span *s = src->first;
+  if (!s)
+    return;
+  struct span *last = s;
+  while (last->next)
+    last = last->next;
+  last->next = dst->first;
+  if (dst->first)
+    dst->first->prev = last;
+  dst->first = s;
+  dst->len += src->len;
+  src->first = NULL;
+  src->len = 0;
+}
+
+/* --- bitmaps ----------------------------------------------------------- */
+
+static int bitmap_bucket(size_t words) {
+  int b = 0;
+  while (((size_t)1 << b) < words)
+    b++;
+  return b;
+}
+
+static int span_alloc_bitmaps(struct span *s) {
+  size_t words = span_bitmap_words(s->nelems);
+  int b = bitmap_bucket(words);
+  uint64_t *bits = fgc_fixalloc_alloc(&bitmaps[b]);
+  if (!bits)
+    return -1;
+  memset(bits, 0, 2 * words * sizeof(uint64_t));
+  s->alloc_bits = bits;
+  s->mark_bits = bits + ((size_t)1 << b);
+  return 0;
+}
+
+static void span_free_bitmaps(struct span *s) {
+  int b = bitmap_bucket(span_bitmap_words(s->nelems));
+  /* The two bitmaps trade places at every sweep; the record starts at the
+   * lower of the two. */
+  uint64_t *rec = s->alloc_bits < s->mark_bits ? s->alloc_bits : s->mark_bits;
+  fgc_fixalloc_free(&bitmaps[b], rec);
+  s->alloc_bits = s->mark_bits = NULL;
+}
+
+/* --- the arena --------------------------------------------------------- */
+
+int fgc_pageheap_init(void) {
+  struct heap *h = fgc_heap;
+  fgc_fixalloc_init(&span_records, sizeof(struct span));
+  for (int b = 0; b < BITMAP_BUCKETS; b++)
+    fgc_fixalloc_init(&bitmaps[b], 2 * ((size_t)1 << b) * sizeof(uint64_t));
+
+  size_t want = fgc_opt.reserve;
+  if (fgc_opt.max_heap && fgc_opt.max_heap < want)
+    want = fgc_opt.max_heap;
+  want = (want + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  if (want < MIN_RESERVE)
+    want = MIN_RESERVE;
+  void *arena = NULL;
+  while (!(arena = fgc_prim_reserve(want)) && want > MIN_RESERVE)
+    want /= 2;
+  if (!arena)
+    return -1;
+  size_t npages = want / PAGE_SIZE;
+  h->page_map = fgc_prim_map(npages * sizeof(struct span *));
+  if (!h->page_map) {
+    fgc_prim_unmap(arena, want);
+    return -1;
+  }
+  h->arena_lo = h->arena_used = (uintptr_t)arena;
+  h->arena_hi = (uintptr_t)arena + want;
+  h->max_heap = fgc_opt.max_heap;
+  return 0;
+}
+
+static void set_page_map(struct span *s) {
+  struct heap *h = fgc_heap;
+  size_t first = (s->base - h->arena_lo) >> PAGE_SHIFT;
+  for (size_t i = 0; i < s->npages; i++)
+    h->page_map[first + i] = s;
+}
+
+static struct span *span_record(uintptr_t base, size_t npages) {
+  struct span *s = fgc_fixalloc_alloc(&span_records);
+  if (!s)
+    return NULL;
+  memset(s, 0, sizeof *s);
+  s->base = base;
+  s->npages = npages;
+  return s;
+}
+
+static struct span_list *free_list_for(size_t npages) {
+  struct heap *h = fgc_heap;
+  return npages < FREE_SMALL_MAX ? &h->free_small[npages] : &h->free_large;
+}
+
+static void insert_free(struct span *s) {
+  s->state = SPAN_FREE;
+  fgc_list_push(free_list_for(s->npages), s);
+}
+
+/* Commits at least npages more pages of the arena and returns them as one
+ * FREE span that is not on any list, or NULL. */
+static struct span *grow(size_t npages) {
+  struct heap *h = fgc_heap;
+  size_t n = npages < ARENA_GROW_PAGES ? ARENA_GROW_PAGES : npages;
+  size_t room = (h->arena_hi - h->arena_used) / PAGE_SIZE;
+  if (h->max_heap) {
+    size_t used = h->arena_used - h->arena_lo;
+    size_t limit = h->max_heap > used ? (h->max_heap - used) / PAGE_SIZE : 0;
+    if (limit < room)
+      room = limit;
+  }
+  if (room < npages)
+    return NULL;
+  if (n > room)
+    n = room;
+  if (fgc_prim_commit((void *)h->arena_used, n * PAGE_SIZE) != 0)
+    return NULL;
+  struct span *s = span_record(h->arena_used, n);
+  if (!s)
+    return NULL;
+  h->arena_used += n * PAGE_SIZE;
+  fgc_add_metadata((ptrdiff_t)(n * sizeof(struct span *)));
+  set_page_map(s);
+  s->state = SPAN_FREE;
+  return s;
+}
+
+/* Finds the best FREE span of at least npages: the exact small list first,
+ * then larger small lists, then the smallest fitting large span. */
+static struct span *find_free(size_t npages) {
+  struct heap *h = fgc_heap;
+  for (size_t n = npages; n < FREE_SMALL_MAX; n++)
+    if (h->free_small[n].first)
+      return fgc_list_pop(&h->free_small[n]);
+  struct span *best = NULL;
+  for (struct span *s = h->free_large.first; s; s = s->next)
+    if (s->npages >= npages &&
+        (!best || s->npages < best->npages ||
+         (s->npages == best->npages && s->base < best->base)))
+      best = s;
+  if (best)
+    fgc_list_remove(&h->free_large, best);
+  return best;
+}
+
+/* Allocates an IN_USE span of npages pages, or NULL when the arena (or the
+ * heap limit) is exhausted.  The caller sets its class and bitmaps. */
+struct span *fgc_pageheap_alloc(size_t npages) {
+  struct heap *h = fgc_heap;
+  struct span *s = find_free(npages);
+  if (!s) {
+    s = grow(npages);
+    if (!s)
+      return NULL;
+    /* Coalesce the new pages with a FREE span just below them. */
+    if (s->base > h->arena_lo) {
+      struct span *below =
+          h->page_map[((s->base - h->arena_lo) >> PAGE_SHIFT) - 1];
+      if (below->state == SPAN_FREE && below->npages + s->npages >= npages) {
+        fgc_list_remove(free_list_for(below->npages), below);
+        if (below->released)
+          h->heap_released -= below->npages * PAGE_SIZE;
+        below->needzero = below->needzero || below->released;
+        below->released = false;
+        below->npages += s->npages;
+        set_page_map(below);
+        fgc_fixalloc_free(&span_records, s);
+        s = below;
+      }
+    }
+  }
+  if (s->npages > npages) {
+    struct span *rest =
+        span_record(s->base + npages * PAGE_SIZE, s->npages - npages);
+    if (!rest) {
+      insert_free(s);
+      return NULL;
+    }
+    rest->needzero = s->needzero;
+    rest->released = s->released;
+    rest->free_since = s->free_since;
+    s->npages = npages;
+    set_page_map(rest);
+    insert_free(rest);
+  }
+  if (s->released) {
+    h->heap_released -= s->npages * PAGE_SIZE;
+    s->released = false;
+    s->needzero = false;
+  }
+  s->state = SPAN_IN_USE;
+  s->next = s->prev = NULL;
+  h->heap_inuse += s->npages * PAGE_SIZE;
+  return s;
+}
+
+/* Merges FREE span b (not on a list) into FREE span a, which is adjacent
+ * and below it; a is not on a list either.  b's record is freed. */
+static void merge(struct span *a, struct span *b) {
+  struct heap *h = fgc_heap;
+  if (a->released != b->released) {
+    /* The merged span counts as dirty: release it again later. */
+    struct span *r = a->released ? a : b;
+    h->heap_released -= r->npages * PAGE_SIZE;
+    r->released = false;
+    r->needzero = true;
+  }
+  a->needzero = a->needzero || b->needzero;
+  if (b->free_since > a->free_since)
+    a->free_since = b->free_since;
+  a->npages += b->npages;
+  fgc_fixalloc_free(&span_records, b);
+  set_page_map(a);
+}
+
+/* Returns an IN_USE span's pages to the page heap, coalescing it with FREE
+ * neighbours. */
+void fgc_pageheap_free(struct span *s) {
+  struct heap *h = fgc_heap;
+  if (s->alloc_bits)
+    span_free_bitmaps(s);
+  h->heap_inuse -= s->npages * PAGE_SIZE;
+  s->state = SPAN_FREE;
+  s->spc = 0;
+  s->needzero = true;
+  s->released = false;
+  s->free_since = h->num_gc;
+  size_t first = (s->base - h->arena_lo) >> PAGE_SHIFT;
+  if (first > 0) {
+    struct span *below = h->page_map[first - 1];
+    if (below->state == SPAN_FREE) {
+      fgc_list_remove(free_list_for(below->npages), below);
+      merge(below, s);
+      s = below;
+    }
+  }
+  uintptr_t end = s->base + s->npages * PAGE_SIZE;
+  if (end < h->arena_used) {
+    struct span *above = h->page_map[(end - h->arena_lo) >> PAGE_SHIFT];
+    if (above->state == SPAN_FREE) {
+      fgc_list_remove(free_list_for(above->npages), above);
+      merge(s, above);
+    }
+  }
+  insert_free(s);
+}
+
+static void release(struct span *s) {
+  fgc_prim_release((void *)s->base, s->npages * PAGE_SIZE);
+  s->released = true;
+  s->needzero = false;
+  fgc_heap->heap_released += s->npages * PAGE_SIZE;
+}
+
+/* Returns FREE pages to the OS until at most `retain` bytes of the heap are
+ * resident, largest spans first, and releases spans idle for long whatever
+ * the total.  retain == 0 releases every FREE page. */
+void fgc_pageheap_scavenge(size_t retain) {
+  struct heap *h = fgc_heap;
+  size_t committed = h->arena_used - h->arena_lo;
+  size_t resident = committed - h->heap_released;
+  for (struct span *s = h->free_large.first; s; s = s->next) {
+    if (s->released)
+      continue;
+    if (resident > retain || h->num_gc - s->free_since >= SCAVENGE_IDLE_GCS) {
+      release(s);
+      resident -= s->npages * PAGE_SIZE;
+    }
+  }
+  for (size_t n = FREE_SMALL_MAX - 1; n > 0; n--) {
+    for (struct span *s = h->free_small[n].first; s; s = s->next) {
+      if (s->released)
+        continue;
+      if (resident > retain || h->num_gc - s->free_since >= SCAVENGE_IDLE_GCS) {
+        release(s);
+        resident -= s->npages * PAGE_SIZE;
+      }
+    }
+  }
+}
+
+/* --- small-object spans ------------------------------------------------ */
+
+static size_t spc_elemsize(int spc) {
+  return spc == SPC_TINY ? TINY_SIZE : class_to_size[spc >> 1];
+}
+
+/* Turns a fresh IN_USE span into a small-object span of class spc.  Returns
+ * -1 if its bitmaps cannot be allocated (the span is then unchanged). */
+int fgc_span_init_small(struct span *s, int spc) {
+  s->spc = (uint8_t)spc;
+  s->noscan = spc & 1;
+  s->elemsize = spc_elemsize(spc);
+  s->nelems = (uint32_t)(s->npages * PAGE_SIZE / s->elemsize);
+  s->divmul = (uint32_t)((((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize);
+  if (span_alloc_bitmaps(s) != 0)
+    return -1;
+  s->freeindex = 0;
+  s->alloc_count = 0;
+  s->sweepgen = fgc_heap->sweepgen;
+  fgc_span_refill_cache(s);
+  return 0;
+}
+
+/* Turns a fresh IN_USE span into a large-object span. */
+int fgc_span_init_large(struct span *s, bool noscan) {
+  s->spc = 0;
+  s->noscan = noscan;
+  s->elemsize = s->npages * PAGE_SIZE;
+  s->nelems = 1;
+  s->divmul = 0;
+  if (span_alloc_bitmaps(s) != 0)
+    return -1;
+  s->freeindex = 1;
+  s->alloc_count = 1;
+  s->alloc_cache = 0;
+  s->sweepgen = fgc_heap->sweepgen;
+  return 0;
+}
+
+void fgc_span_refill_cache(struct span *s) {
+  uint32_t w = s->freeindex / 64;
+  if (s->freeindex >= s->nelems) {
+    s->alloc_cache = 0;
+    return;
+  }
+  s->alloc_cache = ~s->alloc_bits[w] >> (s->freeindex % 64);
+}
+
+/* Finds the next free slot at or after freeindex, advances freeindex past
+ * it and returns its index, or returns nelems when the span is full.
+ * Go's nextFreeIndex. */
+uint32_t fgc_span_next_free_index(struct span *s) {
+  uint32_t idx = s->freeindex, n = s->nelems;
+  uint64_t cache = s->alloc_cache;
+  while (cache == 0) {
+    idx = (idx + 64) & ~63u;
+    if (idx >= n) {
+      s->freeindex = n;
+      s->alloc_cache = 0;
+      return n;
+    }
+    cache = ~s->alloc_bits[idx / 64];
+  }
+  unsigned bit = (unsigned)__builtin_ctzll(cache);
+  uint32_t result = idx + bit;
+  if (result >= n) {
+    s->freeindex = n;
+    s->alloc_cache = 0;
+    return n;
+  }
+  s->freeindex = result + 1;
+  if (s->freeindex % 64 == 0)
+    fgc_span_refill_cache(s);
+  else
+    s->alloc_cache = cache >> bit >> 1;
+  return result;
+}

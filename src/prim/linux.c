@@ -1,0 +1,95 @@
+/*
+ * The operating-system layer for Linux (x86-64 first; nothing here is
+ * architecture-specific).  Everything the collector needs from the kernel
+ * and the C library goes through these functions, so that the algorithm
+ * files hold no platform conditionals.
+ *
+ * Contract (shared with src/internal.h): addresses and sizes passed in are
+ * page-aligned, result pointers are non-NULL, int results are 0 on success.
+ *
+ * The arena is reserved PROT_NONE with MAP_NORESERVE, so that reserving tens
+ * of GiB costs neither memory nor commit charge; pages become usable when
+ * committed (mprotect) and go back to the kernel with MADV_DONTNEED, after
+ * which they read as zero.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "../internal.h"
+
+void *fgc_prim_reserve(size_t size) {
+  void *p = mmap(NULL, size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+int fgc_prim_commit(void *p, size_t size) {
+  return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+}
+
+void fgc_prim_release(void *p, size_t size) {
+  /* Only fails for bad arguments, which would be our bug. */
+  if (madvise(p, size, MADV_DONTNEED) != 0)
+    fgc_fatal("madvise(%p, %zu) failed: errno %d", p, size, errno);
+}
+
+void *fgc_prim_map(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+void fgc_prim_unmap(void *p, size_t size) { munmap(p, size); }
+
+int fgc_prim_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
+  pthread_attr_t attr;
+  void *addr;
+  size_t size;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0)
+    return -1;
+  int err = pthread_attr_getstack(&attr, &addr, &size);
+  pthread_attr_destroy(&attr);
+  if (err != 0)
+    return err;
+  *lo = (uintptr_t)addr;
+  *hi = (uintptr_t)addr + size;
+  return 0;
+}
+
+uint64_t fgc_prim_nanotime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct segment_walk {
+  fgc_segment_fn fn;
+  void *arg;
+};
+
+static int segment_callback(struct dl_phdr_info *info, size_t size,
+                            void *data) {
+  (void)size;
+  struct segment_walk *w = data;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+      continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    w->fn(lo, lo + ph->p_memsz, w->arg);
+  }
+  return 0;
+}
+
+/* Calls fn for every writable loaded segment (data and bss) of the program
+ * and of every shared library: the places a C program keeps its globals.
+ * Go's runtime walks its moduledata list for the same purpose. */
+void fgc_prim_data_segments(fgc_segment_fn fn, void *arg) {
+  struct segment_walk w = {fn, arg};
+  dl_iterate_phdr(segment_callback, &w);
+}

@@ -1,0 +1,113 @@
+/*
+ * Roots: where marking starts.  C has no stack maps and no type
+ * information for globals, so every root is scanned conservatively:
+ *   - the stack and saved registers of every registered thread;
+ *   - the writable segments (data and bss) of the program and of every
+ *     loaded shared library, found with dl_iterate_phdr;
+ *   - the ranges added with gc_add_roots.
+ *
+ * Invariants:
+ *   - No static variable of finalgc ever holds a pointer into the heap, so
+ *     scanning finalgc's own data segment cannot retain anything.  (The
+ *     collector's state lives in memory from fgc_sysalloc.)
+ *   - The segment list is taken before the world stops: dl_iterate_phdr
+ *     takes the dynamic loader's lock, which a stopped thread may hold.
+ */
+#include <setjmp.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sanitizer.h"
+
+static fgc_mutex roots_lock = FGC_MUTEX_INIT;
+static struct root_range *added; /* gc_add_roots ranges */
+static size_t added_len, added_cap;
+static struct root_range *segments; /* data segments, rebuilt per cycle */
+static size_t segments_len, segments_cap;
+
+/* Appends to a growable array of ranges kept in fgc_sysalloc memory. */
+static int range_append(struct root_range **a, size_t *len, size_t *cap,
+                        uintptr_t lo, uintptr_t hi) {
+  if (*len == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 256;
+    struct root_range *n = fgc_sysalloc(ncap * sizeof *n);
+    if (!n)
+      return GC_ERR_NOMEM;
+    if (*a) {
+      memcpy(n, *a, *len * sizeof *n);
+      fgc_sysfree(*a, *cap * sizeof *n);
+    }
+    *a = n;
+    *cap = ncap;
+  }
+  (*a)[(*len)++] = (struct root_range){lo, hi};
+  return GC_OK;
+}
+
+static void add_segment(uintptr_t lo, uintptr_t hi, void *arg) {
+  (void)arg;
+  if (range_append(&segments, &segments_len, &segments_cap, lo, hi) != GC_OK)
+    fgc_fatal("out of memory listing data segments");
+}
+
+void fgc_roots_snapshot_segments(void) {
+  segments_len = 0;
+  fgc_prim_data_segments(add_segment, NULL);
+}
+
+int gc_add_roots(void *lo, void *hi) {
+  if ((uintptr_t)lo > (uintptr_t)hi)
+    return GC_ERR_INVALID;
+  fgc_ensure_init();
+  fgc_lock(&roots_lock);
+  int err = range_append(&added, &added_len, &added_cap, (uintptr_t)lo,
+                         (uintptr_t)hi);
+  fgc_unlock(&roots_lock);
+  return err;
+}
+
+int gc_remove_roots(void *lo, void *hi) {
+  int err = GC_ERR_NOT_FOUND;
+  fgc_lock(&roots_lock);
+  for (size_t i = 0; i < added_len; i++) {
+    if (added[i].lo == (uintptr_t)lo && added[i].hi == (uintptr_t)hi) {
+      added[i] = added[--added_len];
+      err = GC_OK;
+      break;
+    }
+  }
+  fgc_unlock(&roots_lock);
+  return err;
+}
+
+/* Scans the calling thread's registers and stack.  The registers go onto
+ * this frame (__builtin_unwind_init spills every callee-saved register, and
+ * setjmp saves the rest), which lies below everything the thread's callers
+ * stored, so one scan from here to the stack base sees them all. */
+static __attribute__((noinline)) void mark_own_stack(struct gc_thread *t) {
+  jmp_buf regs;
+  __builtin_unwind_init();
+  setjmp(regs);
+  uintptr_t sp = (uintptr_t)&regs;
+  fgc_mark_range(sp, t->stack_hi);
+  __asm__ volatile("" : : "r"(&regs) : "memory");
+}
+
+void fgc_roots_mark(void) {
+  for (size_t i = 0; i < segments_len; i++) {
+    fgc_mark_range(segments[i].lo, segments[i].hi);
+    fgc_mark_drain();
+  }
+  fgc_lock(&roots_lock);
+  for (size_t i = 0; i < added_len; i++) {
+    fgc_mark_range(added[i].lo, added[i].hi);
+    fgc_mark_drain();
+  }
+  fgc_unlock(&roots_lock);
+  struct gc_thread *self = fgc_thread_self();
+  for (struct gc_thread *t = fgc_threads(); t; t = t->next) {
+    if (t == self)
+      mark_own_stack(t);
+    fgc_mark_drain();
+  }
+}

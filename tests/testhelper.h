@@ -1,0 +1,70 @@
+/*
+ * A minimal test harness (after mimalloc's test/testhelper.h).
+ *
+ *   CHECK(expr)        records a failure, with the expression and line, and
+ *                      goes on;
+ *   REQUIRE(expr)      fails and stops the test program at once;
+ *   TEST(name) { ... } defines a test; RUN(name) runs it;
+ *   return test_summary(); at the end of main.
+ *
+ * Helpers for a conservative collector: scrub_stack() overwrites the dead
+ * part of the stack below the caller, so that stale pointers left by earlier
+ * calls do not keep objects alive; allocations meant to die are made in
+ * NOINLINE helpers so their pointers never sit in the test's own frame.
+ */
+#ifndef TESTHELPER_H
+#define TESTHELPER_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures;
+static int test_checks;
+static const char *test_current = "";
+
+#define NOINLINE __attribute__((noinline))
+
+#define CHECK(expr)                                                            \
+  do {                                                                         \
+    test_checks++;                                                             \
+    if (!(expr)) {                                                             \
+      test_failures++;                                                         \
+      fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__,     \
+              test_current, #expr);                                            \
+    }                                                                          \
+  } while (0)
+
+#define REQUIRE(expr)                                                          \
+  do {                                                                         \
+    test_checks++;                                                             \
+    if (!(expr)) {                                                             \
+      fprintf(stderr, "%s:%d: %s: REQUIRE failed: %s\n", __FILE__, __LINE__,   \
+              test_current, #expr);                                            \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
+#define TEST(name) static void test_##name(void)
+#define RUN(name)                                                              \
+  do {                                                                         \
+    test_current = #name;                                                      \
+    int before_ = test_failures;                                               \
+    test_##name();                                                             \
+    scrub_stack();                                                             \
+    fprintf(stderr, "%s %s\n", test_failures == before_ ? "ok  " : "FAIL",     \
+            #name);                                                            \
+  } while (0)
+
+static NOINLINE void scrub_stack(void) {
+  volatile char buf[64 * 1024];
+  memset((char *)buf, 0, sizeof buf);
+  __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+static inline int test_summary(void) {
+  fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failures);
+  return test_failures ? 1 : 0;
+}
+
+#endif
