@@ -26,7 +26,7 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define GC_API __attribute__((visibility("default")))
-#define GC_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#define GC_MALLOC_ATTR __attribute__((malloc))
 #else
 #define GC_API
 #define GC_MALLOC_ATTR
@@ -55,8 +55,9 @@ GC_API void gc_init(void);
 /* Allocates size bytes, zeroed.  The object is scanned conservatively for
  * pointers and freed once nothing points to it.  Returns NULL with
  * errno = ENOMEM when memory is exhausted, after a last full collection.
- * Objects up to 16 bytes are 8-aligned (or less, for sizes under 8);
- * objects of 16 bytes and more are 16-aligned.  gc_alloc(0) returns one
+ * Every object is aligned for any C type of its size: to 16 bytes when the
+ * size is a multiple of 16, and to 8 bytes otherwise (to the largest power
+ * of two dividing the size, for packed tiny objects under 8 bytes).  gc_alloc(0) returns one
  * shared non-NULL address that must not be written. */
 GC_API GC_MALLOC_ATTR void *gc_alloc(size_t size);
 
@@ -118,9 +119,10 @@ GC_API int gc_set_percent(int percent);
 GC_API size_t gc_set_max_heap(size_t bytes);
 
 /* Statistics, in the spirit of Go's runtime.MemStats.  Totals count object
- * slots (a 20-byte request counts as its 24-byte size class).  Figures
- * kept per thread (allocation totals) are exact after a collection and may
- * lag by at most one span per size class per other thread in between. */
+ * slots (a 20-byte request counts as its 24-byte size class).  Allocation
+ * totals are exact for the calling thread and after a collection; between
+ * collections they may miss what other threads allocated from the spans
+ * they hold (at most one span per size class per thread). */
 typedef struct gc_stats {
   size_t heap_mapped;   /* bytes of heap address space backed by memory:
                            committed pages minus those returned to the OS */

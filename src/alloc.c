@@ -70,7 +70,7 @@ static void clear_freed_flag(void *p) {
 }
 
 /* Returns every span the cache holds to its central list and forgets the
- * tiny block and the freed lists.  Called with the world stopped (or by the
+ * tiny block.  Called with the world stopped, before marking (or by the
  * cache's own thread as it exits). */
 void fgc_cache_flush(struct cache *c) {
   for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
@@ -79,6 +79,16 @@ void fgc_cache_flush(struct cache *c) {
       fgc_central_uncache_span(s);
       c->alloc[spc] = &fgc_empty_span;
     }
+  }
+  c->tiny = 0;
+  c->tiny_offset = 0;
+}
+
+/* Forgets the freed lists and clears their slots' "freed" flags, so that
+ * the next sweep reclaims them.  Called with the world stopped, after
+ * marking (or by the cache's own thread as it exits). */
+void fgc_cache_drop_freed(struct cache *c) {
+  for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
     void *p = c->freed[spc];
     while (p) {
       void *next = *(void **)p;
@@ -88,12 +98,22 @@ void fgc_cache_flush(struct cache *c) {
     }
     c->freed[spc] = NULL;
   }
-  c->tiny = 0;
-  c->tiny_offset = 0;
+}
+
+/* Adds the objects allocated from the cache's spans since they were cached:
+ * the part of the totals not yet counted. */
+void fgc_cache_count(const struct cache *c, uint64_t *objects,
+                     uint64_t *bytes) {
+  for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
+    const struct span *s = c->alloc[spc];
+    *objects += s->alloc_count - s->cached_count;
+    *bytes += (uint64_t)(s->alloc_count - s->cached_count) * s->elemsize;
+  }
 }
 
 void fgc_cache_release(struct cache *c) {
   fgc_cache_flush(c);
+  fgc_cache_drop_freed(c);
   if (tls_cache == c)
     tls_cache = NULL;
   fgc_fixalloc_free(&cache_records, c);
@@ -184,8 +204,10 @@ static void *alloc_large(size_t size, bool noscan) {
 }
 
 /* The tiny allocator: size < TINY_SIZE, pointer-free.  Objects are aligned
- * to the largest power of two (up to 8) dividing their size. */
-static void *alloc_tiny(struct cache *c, size_t size) {
+ * to the largest power of two (up to 8) dividing their size, and end
+ * strictly inside their block (see slot_size).  Returns NULL when the
+ * current block has no room. */
+static inline void *tiny_fit(struct cache *c, size_t size) {
   size_t off = c->tiny_offset;
   if ((size & 7) == 0)
     off = (off + 7) & ~(size_t)7;
@@ -193,10 +215,16 @@ static void *alloc_tiny(struct cache *c, size_t size) {
     off = (off + 3) & ~(size_t)3;
   else if ((size & 1) == 0)
     off = (off + 1) & ~(size_t)1;
-  if (c->tiny && off + size <= TINY_SIZE) {
-    c->tiny_offset = off + size;
-    return (void *)(c->tiny + off);
-  }
+  if (!c->tiny || off + size >= TINY_SIZE)
+    return NULL;
+  c->tiny_offset = off + size;
+  return (void *)(c->tiny + off);
+}
+
+static void *alloc_tiny(struct cache *c, size_t size) {
+  void *p = tiny_fit(c, size);
+  if (p)
+    return p;
   void *block = alloc_from_class(c, SPC_TINY);
   if (!block)
     return NULL;
@@ -208,17 +236,29 @@ static void *alloc_tiny(struct cache *c, size_t size) {
   return block;
 }
 
+/* Every object gets at least one byte more than it asked for, so that a
+ * pointer one past its end (which C programs form all the time) points
+ * into its own slot: it keeps that object alive, and never the next one.
+ * bdwgc pads its objects for the same reason.  A size that is a multiple
+ * of 16 may hold a 16-aligned type, so its slot must be a multiple of 16
+ * too: every class from 32 bytes up is, and only a 16-byte request needs
+ * the bigger step (to 32 rather than the 8-aligned 24). */
+static inline size_t slot_size(size_t size) {
+  return (size & 15) == 0 ? size + 16 : size + 1;
+}
+
 static void *alloc_slow(size_t size, bool noscan) {
   struct cache *c = cache_self();
   if (!c)
     return out_of_memory();
   if (size == 0)
     return fgc_zerobase;
-  if (size > GC_MAX_SMALL_SIZE)
-    return alloc_large(size, noscan);
   if (noscan && size < TINY_SIZE)
     return alloc_tiny(c, size) ?: out_of_memory();
-  void *p = alloc_from_class(c, span_class_of(size_to_class(size), noscan));
+  if (size >= GC_MAX_SMALL_SIZE)
+    return alloc_large(slot_size(size), noscan);
+  int sc = size_to_class(slot_size(size));
+  void *p = alloc_from_class(c, span_class_of(sc, noscan));
   return p ? p : out_of_memory();
 }
 
@@ -243,10 +283,16 @@ static inline void *alloc_fast(struct cache *c, int spc) {
   return p;
 }
 
+/* The span class for a request of 1..GC_SMALL_SIZE_MAX-1 bytes, padded. */
+static inline int small_class(size_t size, bool noscan) {
+  size_t slot = slot_size(size);
+  return span_class_of(size_to_class8[(slot + 7) >> 3], noscan);
+}
+
 void *gc_alloc(size_t size) {
   struct cache *c = tls_cache;
-  if (likely(c != NULL && size - 1 < GC_SMALL_SIZE_MAX)) {
-    void *p = alloc_fast(c, span_class_of(size_to_class8[(size + 7) >> 3], 0));
+  if (likely(c != NULL && size - 1 < GC_SMALL_SIZE_MAX - 1)) {
+    void *p = alloc_fast(c, small_class(size, false));
     if (likely(p != NULL))
       return p;
   }
@@ -256,24 +302,13 @@ void *gc_alloc(size_t size) {
 void *gc_alloc_noscan(size_t size) {
   struct cache *c = tls_cache;
   if (likely(c != NULL)) {
-    if (size - 1 < TINY_SIZE - 1) {
-      size_t off = c->tiny_offset;
-      if ((size & 7) == 0)
-        off = (off + 7) & ~(size_t)7;
-      else if ((size & 3) == 0)
-        off = (off + 3) & ~(size_t)3;
-      else if ((size & 1) == 0)
-        off = (off + 1) & ~(size_t)1;
-      if (c->tiny && off + size <= TINY_SIZE) {
-        c->tiny_offset = off + size;
-        return (void *)(c->tiny + off);
-      }
-    } else if (size - 1 < GC_SMALL_SIZE_MAX) {
-      void *p =
-          alloc_fast(c, span_class_of(size_to_class8[(size + 7) >> 3], 1));
-      if (likely(p != NULL))
-        return p;
-    }
+    void *p = NULL;
+    if (size - 1 < TINY_SIZE - 1)
+      p = tiny_fit(c, size);
+    else if (size < GC_SMALL_SIZE_MAX)
+      p = alloc_fast(c, small_class(size, true));
+    if (likely(p != NULL))
+      return p;
   }
   return alloc_slow(size, true);
 }
@@ -362,8 +397,8 @@ int gc_free(void *ptr) {
   if (!span_slot_allocated(s, i) ||
       (__atomic_fetch_or(&s->mark_bits[i / 64], bit, __ATOMIC_RELAXED) & bit))
     return GC_ERR_FREED;
-  if (FGC_POISONING || fgc_opt.clobberfree)
-    memset(ptr, 0xdf, s->elemsize);
+  /* Cleared now, so that nothing it pointed to is kept by it. */
+  memset(ptr, fgc_opt.clobberfree ? 0xdf : 0, s->elemsize);
   *(void **)ptr = c->freed[s->spc];
   c->freed[s->spc] = ptr;
   return GC_OK;
@@ -391,9 +426,10 @@ void *gc_realloc(void *ptr, size_t size) {
     return fgc_zerobase;
   }
   size_t old = tiny ? base + TINY_SIZE - p : s->elemsize;
-  bool fits = span_is_large(s) ? size <= old && size > old / 2
-                               : !tiny && size <= GC_MAX_SMALL_SIZE &&
-                                     size_to_class(size) == s->spc >> 1;
+  size_t slot = slot_size(size);
+  bool fits = span_is_large(s) ? slot <= old && slot > old / 2
+                               : !tiny && slot <= GC_MAX_SMALL_SIZE &&
+                                     size_to_class(slot) == s->spc >> 1;
   if (fits) {
     memset((char *)ptr + size, 0, old - size);
     return ptr;

@@ -76,16 +76,23 @@ static void put_swept(struct central *c, struct span *s) {
   fgc_list_push(s->alloc_count == s->nelems ? &c->full : &c->partial, s);
 }
 
-static void account_cached(struct span *s, ptrdiff_t sign) {
+/* A cached span's free slots count in heap_live as if allocated, so the
+ * pacer sees a thread's allocations without the fast path counting them
+ * (Go does the same); uncaching gives back what was not used and adds the
+ * slots really allocated to the totals. */
+static void account_cache(struct span *s) {
+  size_t free_bytes = (size_t)(s->nelems - s->alloc_count) * s->elemsize;
+  __atomic_add_fetch(&fgc_heap->heap_live, free_bytes, __ATOMIC_RELAXED);
+  s->cached_count = s->alloc_count;
+}
+
+static void account_uncache(struct span *s) {
   struct heap *h = fgc_heap;
-  size_t free_slots = s->nelems - s->alloc_count;
-  size_t bytes = free_slots * s->elemsize;
-  __atomic_add_fetch(&h->heap_live, (size_t)(sign * (ptrdiff_t)bytes),
-                     __ATOMIC_RELAXED);
-  __atomic_add_fetch(&h->total_alloc_bytes, (uint64_t)(sign * (ptrdiff_t)bytes),
-                     __ATOMIC_RELAXED);
-  __atomic_add_fetch(&h->total_alloc_objects,
-                     (uint64_t)(sign * (ptrdiff_t)free_slots),
+  size_t free_bytes = (size_t)(s->nelems - s->alloc_count) * s->elemsize;
+  uint64_t objects = s->alloc_count - s->cached_count;
+  __atomic_sub_fetch(&h->heap_live, free_bytes, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_objects, objects, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_bytes, objects * s->elemsize,
                      __ATOMIC_RELAXED);
 }
 
@@ -119,14 +126,14 @@ struct span *fgc_central_cache_span(int spc) {
       return NULL;
     fgc_unpoison((void *)s->base, s->npages * PAGE_SIZE);
   }
-  account_cached(s, 1);
+  account_cache(s);
   return s;
 }
 
 /* Takes back a span from a thread cache. */
 void fgc_central_uncache_span(struct span *s) {
   struct central *c = &fgc_heap->central[s->spc];
-  account_cached(s, -1);
+  account_uncache(s);
   fgc_lock(&c->lock);
   put_swept(c, s);
   fgc_unlock(&c->lock);

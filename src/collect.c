@@ -84,6 +84,8 @@ static void collect(bool sweep_now, size_t retain_override) {
     fgc_cache_flush(t->cache);
   fgc_roots_mark();
   size_t marked = fgc_mark_finish();
+  for (struct gc_thread *t = fgc_threads(); t; t = t->next)
+    fgc_cache_drop_freed(t->cache);
 
   fgc_sweep_begin_cycle();
   fgc_sweep_large();
@@ -174,6 +176,10 @@ void gc_read_stats(gc_stats *out) {
       __atomic_load_n(&h->total_alloc_bytes, __ATOMIC_RELAXED);
   out->total_alloc_objects =
       __atomic_load_n(&h->total_alloc_objects, __ATOMIC_RELAXED);
+  struct gc_thread *self = fgc_thread_self();
+  if (self)
+    fgc_cache_count(self->cache, &out->total_alloc_objects,
+                    &out->total_alloc_bytes);
   out->num_gc = h->num_gc;
   out->pause_total_ns = h->pause_total_ns;
   out->pause_max_ns = h->pause_max_ns;

@@ -98,7 +98,10 @@ static inline void fgc_unlock(fgc_mutex *m) { pthread_mutex_unlock(m); }
  * mark bits, mark_bits is cleared, freeindex returns to 0.  Between
  * collections, a swept span's mark bits are all clear except for slots
  * released by gc_free that wait on a thread's freed list: the bit says
- * "freed", which catches a second gc_free of the same slot.
+ * "freed", which catches a second gc_free of the same slot.  During a mark
+ * the same bit makes a freed slot look already marked, so a stale pointer
+ * neither scans nor keeps it; the bit is cleared after the mark and the
+ * sweep reclaims the slot.
  *
  * Sweep generations (Go's sweepgen): the heap's sweepgen rises by 2 at
  * every collection.  A span with sweepgen == heap.sweepgen - 2 still needs
@@ -125,6 +128,7 @@ struct span {
   uint32_t divmul;      /* slot index = (offset * divmul) >> 32; 0 if large */
   uint32_t freeindex;   /* slots below were all handed out */
   uint32_t alloc_count; /* allocated slots */
+  uint32_t cached_count; /* alloc_count when a thread cached the span */
   uint64_t alloc_cache; /* free-slot bits from freeindex on (see above) */
   uint64_t *alloc_bits; /* nelems bits; off-heap */
   uint64_t *mark_bits;  /* nelems bits; off-heap */
@@ -320,6 +324,9 @@ FGC_INTERNAL void fgc_sweep_large(void);       /* world stopped */
 /* "alloc.c": thread caches and the allocation paths. */
 FGC_INTERNAL struct cache *fgc_cache_new(void);
 FGC_INTERNAL void fgc_cache_flush(struct cache *c);
+FGC_INTERNAL void fgc_cache_drop_freed(struct cache *c);
+FGC_INTERNAL void fgc_cache_count(const struct cache *c, uint64_t *objects,
+                                  uint64_t *bytes);
 FGC_INTERNAL void fgc_cache_release(struct cache *c);
 FGC_INTERNAL extern struct span fgc_empty_span;
 

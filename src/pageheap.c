@@ -21,9 +21,12 @@
  *     heap.heap_released.
  *
  * Returning memory: after each collection the scavenger releases FREE spans
- * (MADV_DONTNEED) until the resident part of the heap is within the heap
- * goal plus 10%, and releases any span left idle for SCAVENGE_IDLE_GCS
- * collections, so the process's RSS falls after its heap shrinks.
+ * (MADV_DONTNEED) that stayed free through a whole cycle, until the
+ * resident part of the heap is within the heap goal plus 10%, and releases
+ * any span left idle for SCAVENGE_IDLE_GCS collections whatever the total.
+ * So the process's RSS falls one collection after its heap shrinks, while a
+ * heap that merely breathes between collections keeps its pages instead of
+ * faulting them back in every cycle.
  */
 #include <string.h>
 
@@ -163,14 +166,34 @@ static struct span *span_record(uintptr_t base, size_t npages) {
   return s;
 }
 
-static struct span_list *free_list_for(size_t npages) {
+/* Bit n of free_small_nonempty is set iff free_small[n] has a span, so
+ * finding the smallest fitting run is a bit scan, not a walk of 128 lists. */
+static uint64_t free_small_nonempty[FREE_SMALL_MAX / 64];
+
+static void free_list_push(struct span *s) {
   struct heap *h = fgc_heap;
-  return npages < FREE_SMALL_MAX ? &h->free_small[npages] : &h->free_large;
+  if (s->npages >= FREE_SMALL_MAX) {
+    fgc_list_push(&h->free_large, s);
+    return;
+  }
+  fgc_list_push(&h->free_small[s->npages], s);
+  bit_set(free_small_nonempty, (uint32_t)s->npages);
+}
+
+static void free_list_remove(struct span *s) {
+  struct heap *h = fgc_heap;
+  if (s->npages >= FREE_SMALL_MAX) {
+    fgc_list_remove(&h->free_large, s);
+    return;
+  }
+  fgc_list_remove(&h->free_small[s->npages], s);
+  if (!h->free_small[s->npages].first)
+    bit_clear(free_small_nonempty, (uint32_t)s->npages);
 }
 
 static void insert_free(struct span *s) {
   s->state = SPAN_FREE;
-  fgc_list_push(free_list_for(s->npages), s);
+  free_list_push(s);
 }
 
 /* Commits at least npages more pages of the arena and returns them as one
@@ -205,9 +228,18 @@ static struct span *grow(size_t npages) {
  * then larger small lists, then the smallest fitting large span. */
 static struct span *find_free(size_t npages) {
   struct heap *h = fgc_heap;
-  for (size_t n = npages; n < FREE_SMALL_MAX; n++)
-    if (h->free_small[n].first)
-      return fgc_list_pop(&h->free_small[n]);
+  for (size_t w = npages / 64;
+       npages < FREE_SMALL_MAX && w < FREE_SMALL_MAX / 64; w++) {
+    uint64_t bits = free_small_nonempty[w];
+    if (w == npages / 64)
+      bits &= ~(uint64_t)0 << (npages % 64);
+    if (bits) {
+      struct span *s =
+          h->free_small[w * 64 + (size_t)__builtin_ctzll(bits)].first;
+      free_list_remove(s);
+      return s;
+    }
+  }
   struct span *best = NULL;
   for (struct span *s = h->free_large.first; s; s = s->next)
     if (s->npages >= npages &&
@@ -215,7 +247,7 @@ static struct span *find_free(size_t npages) {
          (s->npages == best->npages && s->base < best->base)))
       best = s;
   if (best)
-    fgc_list_remove(&h->free_large, best);
+    free_list_remove(best);
   return best;
 }
 
@@ -233,7 +265,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
       struct span *below =
           h->page_map[((s->base - h->arena_lo) >> PAGE_SHIFT) - 1];
       if (below->state == SPAN_FREE && below->npages + s->npages >= npages) {
-        fgc_list_remove(free_list_for(below->npages), below);
+        free_list_remove(below);
         if (below->released)
           h->heap_released -= below->npages * PAGE_SIZE;
         below->needzero = below->needzero || below->released;
@@ -305,7 +337,7 @@ void fgc_pageheap_free(struct span *s) {
   if (first > 0) {
     struct span *below = h->page_map[first - 1];
     if (below->state == SPAN_FREE) {
-      fgc_list_remove(free_list_for(below->npages), below);
+      free_list_remove(below);
       merge(below, s);
       s = below;
     }
@@ -314,7 +346,7 @@ void fgc_pageheap_free(struct span *s) {
   if (end < h->arena_used) {
     struct span *above = h->page_map[(end - h->arena_lo) >> PAGE_SHIFT];
     if (above->state == SPAN_FREE) {
-      fgc_list_remove(free_list_for(above->npages), above);
+      free_list_remove(above);
       merge(s, above);
     }
   }
@@ -328,6 +360,13 @@ static void release(struct span *s) {
   fgc_heap->heap_released += s->npages * PAGE_SIZE;
 }
 
+static bool should_release(const struct span *s, size_t resident,
+                           size_t retain) {
+  uint64_t idle = fgc_heap->num_gc - s->free_since;
+  return retain == 0 || idle >= SCAVENGE_IDLE_GCS ||
+         (resident > retain && idle >= 1);
+}
+
 /* Returns FREE pages to the OS until at most `retain` bytes of the heap are
  * resident, largest spans first, and releases spans idle for long whatever
  * the total.  retain == 0 releases every FREE page. */
@@ -338,7 +377,7 @@ void fgc_pageheap_scavenge(size_t retain) {
   for (struct span *s = h->free_large.first; s; s = s->next) {
     if (s->released)
       continue;
-    if (resident > retain || h->num_gc - s->free_since >= SCAVENGE_IDLE_GCS) {
+    if (should_release(s, resident, retain)) {
       release(s);
       resident -= s->npages * PAGE_SIZE;
     }
@@ -347,7 +386,7 @@ void fgc_pageheap_scavenge(size_t retain) {
     for (struct span *s = h->free_small[n].first; s; s = s->next) {
       if (s->released)
         continue;
-      if (resident > retain || h->num_gc - s->free_since >= SCAVENGE_IDLE_GCS) {
+      if (should_release(s, resident, retain)) {
         release(s);
         resident -= s->npages * PAGE_SIZE;
       }

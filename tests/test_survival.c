@@ -1,0 +1,256 @@
+/* Reachable objects survive: from a local, a register, the bss, initialized
+ * data, heap chains, interior pointers and added root ranges, through 100+
+ * collections, with their contents intact.  (The tests run with
+ * clobberfree on, so an object freed by mistake fails its checksum.) */
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "finalgc.h"
+#include "testhelper.h"
+
+#define ROUNDS 120
+
+/* An object that checks itself: n payload words and their sum. */
+struct blob {
+  uint64_t n;
+  uint64_t sum;
+  uint64_t word[];
+};
+
+static NOINLINE struct blob *blob_new(uint64_t n, uint64_t seed) {
+  struct blob *b = gc_alloc(sizeof *b + n * 8);
+  b->n = n;
+  for (uint64_t i = 0; i < n; i++) {
+    b->word[i] = seed * 2654435761u + i;
+    b->sum += b->word[i];
+  }
+  return b;
+}
+
+static int blob_ok(const struct blob *b) {
+  uint64_t s = 0;
+  for (uint64_t i = 0; i < b->n; i++)
+    s += b->word[i];
+  return s == b->sum;
+}
+
+/* Garbage between collections, so that freed memory gets reused and
+ * clobbered. */
+static NOINLINE void churn(int n) {
+  for (int i = 0; i < n; i++) {
+    uint64_t *p = gc_alloc(16 + (size_t)(i % 200) * 8);
+    p[0] = (uint64_t)i;
+  }
+}
+
+TEST(local) {
+  struct blob *b = blob_new(20, 1);
+  for (int i = 0; i < ROUNDS; i++) {
+    churn(2000);
+    gc_collect();
+    REQUIRE(blob_ok(b));
+  }
+}
+
+TEST(register_only) {
+  register uintptr_t r __asm__("rbx") = (uintptr_t)blob_new(30, 2);
+  scrub_stack();
+  for (int i = 0; i < ROUNDS; i++) {
+    __asm__ volatile("" : "+r"(r));
+    churn(2000);
+    gc_collect();
+    __asm__ volatile("" : "+r"(r));
+  }
+  REQUIRE(blob_ok((struct blob *)r));
+}
+
+static struct blob *in_bss;
+static struct {
+  long tag;
+  struct blob *b;
+} in_data = {42, NULL};
+
+static NOINLINE void set_globals(void) {
+  in_bss = blob_new(40, 3);
+  in_data.b = blob_new(50, 4);
+}
+
+TEST(globals) {
+  set_globals();
+  scrub_stack();
+  for (int i = 0; i < ROUNDS; i++) {
+    churn(2000);
+    gc_collect();
+  }
+  CHECK(blob_ok(in_bss));
+  CHECK(in_data.tag == 42 && blob_ok(in_data.b));
+  in_bss = NULL;
+  in_data.b = NULL;
+}
+
+struct node {
+  struct node *left, *right;
+  uint64_t value;
+};
+
+static NOINLINE struct node *tree(int depth, uint64_t *next) {
+  struct node *n = gc_alloc(sizeof *n);
+  n->value = (*next)++;
+  if (depth > 0) {
+    n->left = tree(depth - 1, next);
+    n->right = tree(depth - 1, next);
+  }
+  return n;
+}
+
+static uint64_t tree_sum(const struct node *n, uint64_t *count) {
+  if (!n)
+    return 0;
+  (*count)++;
+  return n->value + tree_sum(n->left, count) + tree_sum(n->right, count);
+}
+
+static NOINLINE struct node *list(int n) {
+  struct node *head = NULL;
+  for (int i = 0; i < n; i++) {
+    struct node *x = gc_alloc(sizeof *x);
+    x->value = (uint64_t)i;
+    x->left = head;
+    head = x;
+  }
+  return head;
+}
+
+TEST(heap_chains) {
+  uint64_t next = 0;
+  struct node *t = tree(14, &next);
+  struct node *l = list(50000);
+  scrub_stack();
+  for (int i = 0; i < ROUNDS; i++) {
+    churn(3000);
+    gc_collect();
+  }
+  uint64_t count = 0;
+  CHECK(tree_sum(t, &count) == next * (next - 1) / 2);
+  CHECK(count == next);
+  uint64_t n = 0, sum = 0;
+  for (struct node *x = l; x; x = x->left, n++)
+    sum += x->value;
+  CHECK(n == 50000 && sum == 50000ull * 49999 / 2);
+}
+
+TEST(interior_pointer) {
+  struct blob *b = blob_new(100, 5);
+  char *inside = (char *)b + 8 * 57;
+  b = NULL;
+  scrub_stack();
+  for (int i = 0; i < ROUNDS; i++) {
+    churn(2000);
+    gc_collect();
+  }
+  CHECK(blob_ok((struct blob *)(inside - 8 * 57)));
+  /* Also into a large object, far from its start. */
+  char *big = gc_alloc(1 << 20);
+  big[(1 << 20) - 1] = 7;
+  char *end = big + (1 << 20) - 1;
+  big = NULL;
+  scrub_stack();
+  for (int i = 0; i < 5; i++)
+    gc_collect();
+  CHECK(*end == 7);
+  CHECK(gc_base(end) == end - ((1 << 20) - 1));
+}
+
+static NOINLINE void stash(void **slots, int n) {
+  for (int i = 0; i < n; i++)
+    slots[i] = blob_new(10, (uint64_t)i);
+}
+
+TEST(added_roots) {
+  enum { N = 1000 };
+  void **slots = malloc(N * sizeof *slots); /* not scanned by default */
+  REQUIRE(gc_add_roots(slots, slots + N) == GC_OK);
+  stash(slots, N);
+  scrub_stack();
+  for (int i = 0; i < ROUNDS; i++) {
+    churn(1000);
+    gc_collect();
+  }
+  int ok = 0;
+  for (int i = 0; i < N; i++)
+    ok += blob_ok(slots[i]);
+  CHECK(ok == N);
+  CHECK(gc_remove_roots(slots, slots + N) == GC_OK);
+  free(slots);
+}
+
+TEST(noscan_contents_untouched) {
+  /* A noscan object's own contents survive even when they look like
+   * pointers to freed memory. */
+  uint64_t *ns = gc_alloc_noscan(4096);
+  for (int i = 0; i < 512; i++)
+    ns[i] = (uint64_t)(uintptr_t)gc_alloc(32);
+  for (int i = 0; i < 20; i++) {
+    churn(2000);
+    gc_collect();
+  }
+  int same = 1;
+  for (int i = 0; i < 512; i++)
+    same &= ns[i] != 0;
+  CHECK(same);
+}
+
+TEST(ten_million_list) {
+  struct node *l = list(10 * 1000 * 1000);
+  gc_collect();
+  gc_collect();
+  uint64_t n = 0;
+  for (struct node *x = l; x; x = x->left)
+    n += x->value == 10 * 1000 * 1000 - 1 - n;
+  CHECK(n == 10 * 1000 * 1000);
+}
+
+/* Run in a child process with a tiny mark stack, so that marking must
+ * overflow and recover. */
+static int overflow_child(void) {
+  uint64_t next = 0;
+  struct node *t = tree(17, &next);
+  struct node *l = list(100000);
+  scrub_stack();
+  for (int i = 0; i < 5; i++) {
+    churn(20000);
+    gc_collect();
+  }
+  uint64_t count = 0;
+  if (tree_sum(t, &count) != next * (next - 1) / 2 || count != next)
+    return 1;
+  uint64_t n = 0;
+  for (struct node *x = l; x; x = x->left)
+    n++;
+  return n == 100000 ? 0 : 2;
+}
+
+TEST(mark_stack_overflow) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd,
+           "FINALGCDEBUG=clobberfree=1,markstackmax=64 /proc/%d/exe --overflow",
+           (int)getpid());
+  CHECK(system(cmd) == 0);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--overflow") == 0)
+    return overflow_child();
+  gc_init();
+  RUN(local);
+  RUN(register_only);
+  RUN(globals);
+  RUN(heap_chains);
+  RUN(interior_pointer);
+  RUN(added_roots);
+  RUN(noscan_contents_untouched);
+  RUN(ten_million_list);
+  RUN(mark_stack_overflow);
+  return test_summary();
+}
