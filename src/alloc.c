@@ -21,8 +21,11 @@
  * (Go's tiny allocator); the block is one heap object, freed when none of
  * its parts is reachable.
  *
- * Zeroing: slots of a span fresh from the OS are already zero; any other
- * slot is zeroed when handed out (needzero).
+ * Zeroing: every free slot of a swept span is zero (sweeping clears the
+ * slots of dead objects, and a span made of reused pages is cleared when it
+ * is set up), so allocation hands slots out without writing them.  Only
+ * the clobberfree debug option, which fills dead slots with garbage, makes
+ * allocation zero them (needzero).
  *
  * Invariants:
  *   - A cache's alloc[spc] is a swept span of class spc cached by no one
@@ -143,7 +146,9 @@ static void *alloc_from_class(struct cache *c, int spc) {
     clear_freed_flag(p);
     struct span *s = span_of((uintptr_t)p);
     fgc_unpoison(p, s->elemsize);
-    memset(p, 0, s->elemsize);
+    if (s->needzero)
+      memset(p, 0, s->elemsize);
+    *(void **)p = NULL;
     return p;
   }
   struct span *s = c->alloc[spc];

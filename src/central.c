@@ -19,29 +19,50 @@
  *     next mark, fgc_sweep_all finishes what is left, so a mark always
  *     starts with every mark bit clear.
  *
- * Sweeping a span makes its mark bits the new allocation bits: unmarked
- * slots become free without the sweeper touching them, and a span with no
- * marked slot goes back to the page heap whole.
+ * Sweeping a span makes its mark bits the new allocation bits and clears
+ * the slots of the objects that died, so that free slots are always zero;
+ * a span with no marked slot goes back to the page heap whole.
  */
 #include <string.h>
 
 #include "internal.h"
 #include "sanitizer.h"
 
-/* Fills dead slots with 0xdf (FINALGCDEBUG=clobberfree=1, Go's clobberfree)
- * and, under ASan, poisons every slot the sweep leaves free.  Debug builds
- * only pay for this. */
-static void sweep_debug(struct span *s) {
-  for (uint32_t i = 0; i < s->nelems; i++) {
-    if (bit_get(s->mark_bits, i))
-      continue;
-    void *p = (void *)(s->base + (uintptr_t)i * s->elemsize);
-    if (fgc_opt.clobberfree && span_slot_allocated(s, i)) {
-      fgc_unpoison(p, s->elemsize);
-      memset(p, 0xdf, s->elemsize);
+/* Clears the slots that held objects until this sweep (allocated and not
+ * marked), run by run, so that every free slot of a swept span is zero and
+ * allocation never has to clear memory.  With clobberfree (Go's option of
+ * that name) the slots get 0xdf instead, allocation zeroes them
+ * (needzero), and a program that touches an object the collector freed
+ * reads garbage at once.  The caller has not yet swapped the bitmaps. */
+static void clear_dead_slots(struct span *s) {
+  int fill = fgc_opt.clobberfree ? 0xdf : 0;
+  size_t words = span_bitmap_words(s->nelems);
+  for (size_t w = 0; w < words; w++) {
+    uint32_t first = (uint32_t)w * 64;
+    uint64_t allocated = s->alloc_bits[w];
+    if (s->freeindex >= first + 64)
+      allocated = ~(uint64_t)0;
+    else if (s->freeindex > first)
+      allocated |= ~(uint64_t)0 >> (64 - (s->freeindex - first));
+    if (s->nelems - first < 64)
+      allocated &= ~(~(uint64_t)0 << (s->nelems - first));
+    uint64_t dead = allocated & ~s->mark_bits[w];
+    while (dead) {
+      unsigned start = (unsigned)__builtin_ctzll(dead);
+      uint64_t rest = ~(dead >> start);
+      unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - start;
+      void *p = (void *)(s->base + (uintptr_t)(first + start) * s->elemsize);
+      memset(p, fill, (size_t)len * s->elemsize);
+      dead &= len + start >= 64 ? 0 : ~(uint64_t)0 << (start + len);
     }
-    fgc_poison(p, s->elemsize);
   }
+}
+
+/* Under ASan, poisons every slot the sweep leaves free. */
+static void poison_free_slots(struct span *s) {
+  for (uint32_t i = 0; i < s->nelems; i++)
+    if (!bit_get(s->alloc_bits, i))
+      fgc_poison((void *)(s->base + (uintptr_t)i * s->elemsize), s->elemsize);
 }
 
 /* Sweeps a small-object span that is on no list.  Returns false if the span
@@ -49,26 +70,27 @@ static void sweep_debug(struct span *s) {
 static bool sweep_span(struct span *s) {
   struct heap *h = fgc_heap;
   size_t words = span_bitmap_words(s->nelems);
-  if (unlikely(fgc_opt.clobberfree || FGC_POISONING))
-    sweep_debug(s);
   uint32_t live = 0;
   for (size_t w = 0; w < words; w++)
     live += (uint32_t)__builtin_popcountll(s->mark_bits[w]);
-  uint64_t *t = s->alloc_bits;
-  s->alloc_bits = s->mark_bits;
-  s->mark_bits = t;
-  memset(s->mark_bits, 0, words * sizeof(uint64_t));
-  s->freeindex = 0;
-  s->alloc_count = live;
-  s->needzero = true;
-  s->sweepgen = h->sweepgen;
-  fgc_span_refill_cache(s);
   if (live == 0) {
     fgc_lock(&h->lock);
     fgc_pageheap_free(s);
     fgc_unlock(&h->lock);
     return false;
   }
+  clear_dead_slots(s);
+  uint64_t *t = s->alloc_bits;
+  s->alloc_bits = s->mark_bits;
+  s->mark_bits = t;
+  memset(s->mark_bits, 0, words * sizeof(uint64_t));
+  s->freeindex = 0;
+  s->alloc_count = live;
+  s->needzero = fgc_opt.clobberfree;
+  s->sweepgen = h->sweepgen;
+  fgc_span_refill_cache(s);
+  if (FGC_POISONING)
+    poison_free_slots(s);
   return true;
 }
 

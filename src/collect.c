@@ -162,6 +162,7 @@ size_t gc_set_max_heap(size_t bytes) {
 void gc_read_stats(gc_stats *out) {
   fgc_ensure_init();
   struct heap *h = fgc_heap;
+  struct gc_thread *self = fgc_thread_self();
   memset(out, 0, sizeof *out);
   fgc_world_lock();
   fgc_lock(&h->lock);
@@ -176,7 +177,6 @@ void gc_read_stats(gc_stats *out) {
       __atomic_load_n(&h->total_alloc_bytes, __ATOMIC_RELAXED);
   out->total_alloc_objects =
       __atomic_load_n(&h->total_alloc_objects, __ATOMIC_RELAXED);
-  struct gc_thread *self = fgc_thread_self();
   if (self)
     fgc_cache_count(self->cache, &out->total_alloc_objects,
                     &out->total_alloc_bytes);

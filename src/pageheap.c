@@ -15,8 +15,8 @@
  *   - Two FREE spans are never adjacent: freeing coalesces with both
  *     neighbours.
  *   - A FREE span is on free_small[npages] (npages < 128) or free_large.
- *     released means its pages went back to the OS and read as zero;
- *     needzero means they may hold old data.  Never both.
+ *     released means its pages went back to the OS (and read as zero);
+ *     needzero means some may hold old data.  Never both.
  *   - heap.lock guards everything here, and heap.heap_inuse and
  *     heap.heap_released.
  *
@@ -103,7 +103,7 @@ static int span_alloc_bitmaps(struct span *s) {
   uint64_t *bits = fgc_fixalloc_alloc(&bitmaps[b]);
   if (!bits)
     return -1;
-  memset(bits, 0, 2 * words * sizeof(uint64_t));
+  memset(bits, 0, 2 * ((size_t)1 << b) * sizeof(uint64_t));
   s->alloc_bits = bits;
   s->mark_bits = bits + ((size_t)1 << b);
   return 0;
@@ -251,6 +251,24 @@ static struct span *find_free(size_t npages) {
   return best;
 }
 
+/* Merges FREE span b (not on a list) into FREE span a, which is adjacent
+ * and below it; a is not on a list either.  b's record is freed.  The
+ * merged span counts as released only if both parts were. */
+static void merge(struct span *a, struct span *b) {
+  struct heap *h = fgc_heap;
+  if (a->released != b->released) {
+    struct span *r = a->released ? a : b;
+    h->heap_released -= r->npages * PAGE_SIZE;
+    r->released = false;
+  }
+  a->needzero = a->needzero || b->needzero;
+  if (b->free_since > a->free_since)
+    a->free_since = b->free_since;
+  a->npages += b->npages;
+  fgc_fixalloc_free(&span_records, b);
+  set_page_map(a);
+}
+
 /* Allocates an IN_USE span of npages pages, or NULL when the arena (or the
  * heap limit) is exhausted.  The caller sets its class and bitmaps. */
 struct span *fgc_pageheap_alloc(size_t npages) {
@@ -264,15 +282,9 @@ struct span *fgc_pageheap_alloc(size_t npages) {
     if (s->base > h->arena_lo) {
       struct span *below =
           h->page_map[((s->base - h->arena_lo) >> PAGE_SHIFT) - 1];
-      if (below->state == SPAN_FREE && below->npages + s->npages >= npages) {
+      if (below->state == SPAN_FREE) {
         free_list_remove(below);
-        if (below->released)
-          h->heap_released -= below->npages * PAGE_SIZE;
-        below->needzero = below->needzero || below->released;
-        below->released = false;
-        below->npages += s->npages;
-        set_page_map(below);
-        fgc_fixalloc_free(&span_records, s);
+        merge(below, s);
         s = below;
       }
     }
@@ -300,25 +312,6 @@ struct span *fgc_pageheap_alloc(size_t npages) {
   s->next = s->prev = NULL;
   h->heap_inuse += s->npages * PAGE_SIZE;
   return s;
-}
-
-/* Merges FREE span b (not on a list) into FREE span a, which is adjacent
- * and below it; a is not on a list either.  b's record is freed. */
-static void merge(struct span *a, struct span *b) {
-  struct heap *h = fgc_heap;
-  if (a->released != b->released) {
-    /* The merged span counts as dirty: release it again later. */
-    struct span *r = a->released ? a : b;
-    h->heap_released -= r->npages * PAGE_SIZE;
-    r->released = false;
-    r->needzero = true;
-  }
-  a->needzero = a->needzero || b->needzero;
-  if (b->free_since > a->free_since)
-    a->free_since = b->free_since;
-  a->npages += b->npages;
-  fgc_fixalloc_free(&span_records, b);
-  set_page_map(a);
 }
 
 /* Returns an IN_USE span's pages to the page heap, coalescing it with FREE
@@ -414,6 +407,9 @@ int fgc_span_init_small(struct span *s, int spc) {
   s->alloc_count = 0;
   s->sweepgen = fgc_heap->sweepgen;
   fgc_span_refill_cache(s);
+  if (s->needzero)
+    memset((void *)s->base, 0, s->npages * PAGE_SIZE);
+  s->needzero = fgc_opt.clobberfree;
   return 0;
 }
 
