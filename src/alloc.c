@@ -357,6 +357,11 @@ size_t gc_size(const void *p) {
 
 /* --- explicit free ----------------------------------------------------- */
 
+static bool in_arena(uintptr_t p) {
+  struct heap *h = fgc_heap;
+  return p - h->arena_lo < h->arena_used - h->arena_lo;
+}
+
 static int free_large(struct span *s) {
   struct heap *h = fgc_heap;
   fgc_lock(&h->lock);
@@ -381,15 +386,13 @@ int gc_free(void *ptr) {
   if (!c)
     return GC_ERR_NOMEM;
   struct span *s = span_of(p);
-  if (!s)
-    return GC_ERR_NOT_IN_HEAP;
-  if (s->state != SPAN_IN_USE)
-    return GC_ERR_FREED;
+  if (!s || s->state != SPAN_IN_USE)
+    return in_arena(p) ? GC_ERR_FREED : GC_ERR_NOT_IN_HEAP;
   if (s->spc == SPC_TINY)
     return GC_OK;
   fgc_central_ensure_swept(s);
   s = span_of(p);
-  if (s->state != SPAN_IN_USE)
+  if (!s || s->state != SPAN_IN_USE)
     return GC_ERR_FREED;
   uint32_t i = span_object_index(s, p);
   if (i >= s->nelems)

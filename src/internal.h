@@ -117,22 +117,22 @@ struct span {
   size_t npages;     /* length in pages */
   struct span *next; /* list links: central or page-heap free list */
   struct span *prev;
-  uint8_t state;        /* enum span_state */
-  uint8_t spc;          /* span class; 0 for a large object */
-  bool noscan;          /* objects hold no pointers */
-  bool needzero;        /* slots may hold old data; zero on allocation */
-  bool released;        /* FREE only: pages were returned to the OS */
-  uint32_t sweepgen;    /* see above */
-  size_t elemsize;      /* object slot size; npages*PAGE_SIZE when large */
-  uint32_t nelems;      /* slots in the span (1 when large) */
-  uint32_t divmul;      /* slot index = (offset * divmul) >> 32; 0 if large */
-  uint32_t freeindex;   /* slots below were all handed out */
-  uint32_t alloc_count; /* allocated slots */
+  uint8_t state;         /* enum span_state */
+  uint8_t spc;           /* span class; 0 for a large object */
+  bool noscan;           /* objects hold no pointers */
+  bool needzero;         /* slots may hold old data; zero on allocation */
+  bool released;         /* FREE only: pages were returned to the OS */
+  uint32_t sweepgen;     /* see above */
+  size_t elemsize;       /* object slot size; npages*PAGE_SIZE when large */
+  uint32_t nelems;       /* slots in the span (1 when large) */
+  uint32_t divmul;       /* slot index = (offset * divmul) >> 32; 0 if large */
+  uint32_t freeindex;    /* slots below were all handed out */
+  uint32_t alloc_count;  /* allocated slots */
   uint32_t cached_count; /* alloc_count when a thread cached the span */
-  uint64_t alloc_cache; /* free-slot bits from freeindex on (see above) */
-  uint64_t *alloc_bits; /* nelems bits; off-heap */
-  uint64_t *mark_bits;  /* nelems bits; off-heap */
-  uint64_t free_since;  /* FREE only: collection count when freed */
+  uint64_t alloc_cache;  /* free-slot bits from freeindex on (see above) */
+  uint64_t *alloc_bits;  /* nelems bits; off-heap */
+  uint64_t *mark_bits;   /* nelems bits; off-heap */
+  uint64_t free_since;   /* FREE only: collection count when freed */
 };
 
 static inline size_t span_bitmap_words(uint32_t nelems) {
@@ -252,6 +252,8 @@ FGC_INTERNAL extern char fgc_zerobase[16];
 FGC_INTERNAL extern __thread struct gc_thread *fgc_self
     __attribute__((tls_model("initial-exec")));
 
+/* The span holding p, or NULL if p is not in the heap.  The result may be
+ * a FREE span: callers check its state. */
 static inline struct span *span_of(uintptr_t p) {
   struct heap *h = fgc_heap;
   if (p - h->arena_lo >= h->arena_used - h->arena_lo)

@@ -8,10 +8,12 @@
  *     them belongs to exactly one span, FREE or IN_USE.  arena_used only
  *     grows.  A word w may point into the heap only if
  *     arena_lo <= w < arena_used: one subtraction and one compare.
- *   - page_map[i] is the record of the span holding page i, for every
- *     committed page, FREE spans included; uncommitted pages map to NULL.
- *     Finding the span of a pointer is one load; finding the object in a
- *     small-object span is a multiplication (span_object_index).
+ *   - page_map[i] is the record of the span holding page i for every page
+ *     of an IN_USE span.  A FREE span is found through its first and last
+ *     pages only (boundary tags, for coalescing in O(1)); its other pages,
+ *     and uncommitted ones, map to NULL.  Finding the span of a pointer is
+ *     one load; finding the object in a small-object span is a
+ *     multiplication (span_object_index).
  *   - Two FREE spans are never adjacent: freeing coalesces with both
  *     neighbours.
  *   - A FREE span is on free_small[npages] (npages < 128) or free_large.
@@ -149,11 +151,26 @@ int fgc_pageheap_init(void) {
   return 0;
 }
 
+static size_t page_index(uintptr_t p) {
+  return (p - fgc_heap->arena_lo) >> PAGE_SHIFT;
+}
+
+/* Points every page of s at s: the IN_USE form. */
 static void set_page_map(struct span *s) {
-  struct heap *h = fgc_heap;
-  size_t first = (s->base - h->arena_lo) >> PAGE_SHIFT;
+  struct span **map = fgc_heap->page_map + page_index(s->base);
   for (size_t i = 0; i < s->npages; i++)
-    h->page_map[first + i] = s;
+    map[i] = s;
+}
+
+/* Points the first and last pages of FREE span s at it and clears the
+ * interior: the FREE form. */
+static void set_free_bounds(struct span *s, bool clear_interior) {
+  struct span **map = fgc_heap->page_map + page_index(s->base);
+  if (clear_interior)
+    for (size_t i = 1; i + 1 < s->npages; i++)
+      map[i] = NULL;
+  map[0] = s;
+  map[s->npages - 1] = s;
 }
 
 static struct span *span_record(uintptr_t base, size_t npages) {
@@ -219,7 +236,7 @@ static struct span *grow(size_t npages) {
     return NULL;
   h->arena_used += n * PAGE_SIZE;
   fgc_add_metadata((ptrdiff_t)(n * sizeof(struct span *)));
-  set_page_map(s);
+  set_free_bounds(s, false);
   s->state = SPAN_FREE;
   return s;
 }
@@ -264,9 +281,12 @@ static void merge(struct span *a, struct span *b) {
   a->needzero = a->needzero || b->needzero;
   if (b->free_since > a->free_since)
     a->free_since = b->free_since;
+  struct span **map = h->page_map;
+  map[page_index(a->base + (a->npages - 1) * PAGE_SIZE)] = NULL;
+  map[page_index(b->base)] = NULL;
   a->npages += b->npages;
   fgc_fixalloc_free(&span_records, b);
-  set_page_map(a);
+  set_free_bounds(a, false);
 }
 
 /* Allocates an IN_USE span of npages pages, or NULL when the arena (or the
@@ -280,8 +300,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
       return NULL;
     /* Coalesce the new pages with a FREE span just below them. */
     if (s->base > h->arena_lo) {
-      struct span *below =
-          h->page_map[((s->base - h->arena_lo) >> PAGE_SHIFT) - 1];
+      struct span *below = h->page_map[page_index(s->base) - 1];
       if (below->state == SPAN_FREE) {
         free_list_remove(below);
         merge(below, s);
@@ -300,7 +319,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
     rest->released = s->released;
     rest->free_since = s->free_since;
     s->npages = npages;
-    set_page_map(rest);
+    set_free_bounds(rest, false);
     insert_free(rest);
   }
   if (s->released) {
@@ -310,6 +329,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
   }
   s->state = SPAN_IN_USE;
   s->next = s->prev = NULL;
+  set_page_map(s);
   h->heap_inuse += s->npages * PAGE_SIZE;
   return s;
 }
@@ -326,7 +346,8 @@ void fgc_pageheap_free(struct span *s) {
   s->needzero = true;
   s->released = false;
   s->free_since = h->num_gc;
-  size_t first = (s->base - h->arena_lo) >> PAGE_SHIFT;
+  set_free_bounds(s, true);
+  size_t first = page_index(s->base);
   if (first > 0) {
     struct span *below = h->page_map[first - 1];
     if (below->state == SPAN_FREE) {
@@ -337,7 +358,7 @@ void fgc_pageheap_free(struct span *s) {
   }
   uintptr_t end = s->base + s->npages * PAGE_SIZE;
   if (end < h->arena_used) {
-    struct span *above = h->page_map[(end - h->arena_lo) >> PAGE_SHIFT];
+    struct span *above = h->page_map[page_index(end)];
     if (above->state == SPAN_FREE) {
       free_list_remove(above);
       merge(s, above);
