@@ -12,6 +12,7 @@
 # Every variant builds into its own directory under build/.
 
 CC       ?= cc
+Q        ?= @
 PREFIX   ?= /usr/local
 VARIANT  ?= release
 B        := build/$(VARIANT)
@@ -47,22 +48,27 @@ lib: $(LIB_A) $(LIB_SO)
 
 $(B)/obj/%.o: src/%.c src/*.h include/finalgc.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) -Wl,-soname,libfinalgc.so.0
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) -Wl,-soname,libfinalgc.so.0
 
 $(B)/tests/%: tests/%.c tests/testhelper.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(LIB_A) $(LDFLAGS_ALL)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(LIB_A) $(LDFLAGS_ALL)
 
 $(B)/examples/%: examples/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB_A) $(LDFLAGS_ALL)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB_A) $(LDFLAGS_ALL)
 
 tests: $(TESTS)
 examples: $(EXAMPLES)
@@ -77,12 +83,12 @@ test: tests
 	@tests/run.sh $(B)/tests "$(TEST_ENV)"
 
 test-asan:
-	$(MAKE) VARIANT=asan tests
+	@$(MAKE) --no-print-directory VARIANT=asan tests
 	@ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=0 \
 	 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build/asan/tests "$(TEST_ENV)"
 
 test-tsan:
-	$(MAKE) VARIANT=tsan tests
+	@$(MAKE) --no-print-directory VARIANT=tsan tests
 	@TSAN_OPTIONS=halt_on_error=1 tests/run.sh build/tsan/tests "$(TEST_ENV)"
 
 bench-build: lib

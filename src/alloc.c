@@ -199,7 +199,6 @@ static void *alloc_large(size_t size, bool noscan) {
   }
   if (!s)
     return out_of_memory();
-  fgc_unpoison((void *)s->base, s->elemsize);
   if (s->needzero)
     memset((void *)s->base, 0, s->elemsize);
   __atomic_add_fetch(&h->heap_live, s->elemsize, __ATOMIC_RELAXED);
@@ -371,7 +370,6 @@ static int free_large(struct span *s) {
   }
   fgc_list_remove(&h->large, s);
   size_t size = s->elemsize;
-  fgc_poison((void *)s->base, size);
   fgc_pageheap_free(s);
   fgc_unlock(&h->lock);
   __atomic_sub_fetch(&h->heap_live, size, __ATOMIC_RELAXED);

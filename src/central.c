@@ -146,7 +146,6 @@ struct span *fgc_central_cache_span(int spc) {
     fgc_unlock(&h->lock);
     if (!s)
       return NULL;
-    fgc_unpoison((void *)s->base, s->npages * PAGE_SIZE);
   }
   account_cache(s);
   return s;
@@ -219,7 +218,6 @@ void fgc_sweep_large(void) {
     fgc_list_remove(&h->large, s);
     if (fgc_opt.clobberfree)
       memset((void *)s->base, 0xdf, s->elemsize);
-    fgc_poison((void *)s->base, s->elemsize);
     fgc_pageheap_free(s);
   }
   fgc_unlock(&h->lock);

@@ -106,7 +106,7 @@ static void collect(bool sweep_now, size_t retain_override) {
     fgc_sweep_all();
   size_t retain = retain_override;
   if (retain == SIZE_MAX)
-    retain = h->heap_goal + h->heap_goal / 10;
+    retain = h->heap_goal + h->heap_goal / 4 + ((size_t)4 << 20);
   fgc_lock(&h->lock);
   fgc_pageheap_scavenge(retain);
   size_t mapped = (h->arena_used - h->arena_lo) - h->heap_released;

@@ -117,22 +117,23 @@ struct span {
   size_t npages;     /* length in pages */
   struct span *next; /* list links: central or page-heap free list */
   struct span *prev;
-  uint8_t state;         /* enum span_state */
-  uint8_t spc;           /* span class; 0 for a large object */
-  bool noscan;           /* objects hold no pointers */
-  bool needzero;         /* slots may hold old data; zero on allocation */
-  bool released;         /* FREE only: pages were returned to the OS */
-  uint32_t sweepgen;     /* see above */
-  size_t elemsize;       /* object slot size; npages*PAGE_SIZE when large */
-  uint32_t nelems;       /* slots in the span (1 when large) */
-  uint32_t divmul;       /* slot index = (offset * divmul) >> 32; 0 if large */
-  uint32_t freeindex;    /* slots below were all handed out */
-  uint32_t alloc_count;  /* allocated slots */
-  uint32_t cached_count; /* alloc_count when a thread cached the span */
-  uint64_t alloc_cache;  /* free-slot bits from freeindex on (see above) */
-  uint64_t *alloc_bits;  /* nelems bits; off-heap */
-  uint64_t *mark_bits;   /* nelems bits; off-heap */
-  uint64_t free_since;   /* FREE only: collection count when freed */
+  uint8_t state;          /* enum span_state */
+  uint8_t spc;            /* span class; 0 for a large object */
+  bool noscan;            /* objects hold no pointers */
+  bool needzero;          /* slots may hold old data; zero on allocation */
+  bool released;          /* FREE only: pages were returned to the OS */
+  uint32_t sweepgen;      /* see above */
+  size_t elemsize;        /* object slot size; npages*PAGE_SIZE when large */
+  uint32_t nelems;        /* slots in the span (1 when large) */
+  uint32_t divmul;        /* slot index = (offset * divmul) >> 32; 0 if large */
+  uint32_t freeindex;     /* slots below were all handed out */
+  uint32_t alloc_count;   /* allocated slots */
+  uint32_t cached_count;  /* alloc_count when a thread cached the span */
+  uint64_t alloc_cache;   /* free-slot bits from freeindex on (see above) */
+  uint64_t *alloc_bits;   /* nelems bits; off-heap */
+  uint64_t *mark_bits;    /* nelems bits; off-heap */
+  uint64_t free_since;    /* FREE only: collection count when freed */
+  uint64_t free_since_ns; /* FREE only: time when freed */
 };
 
 static inline size_t span_bitmap_words(uint32_t nelems) {

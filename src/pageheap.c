@@ -24,19 +24,21 @@
  *
  * Returning memory: after each collection the scavenger releases FREE spans
  * (MADV_DONTNEED) that stayed free through a whole cycle, until the
- * resident part of the heap is within the heap goal plus 10%, and releases
- * any span left idle for SCAVENGE_IDLE_GCS collections whatever the total.
- * So the process's RSS falls one collection after its heap shrinks, while a
- * heap that merely breathes between collections keeps its pages instead of
- * faulting them back in every cycle.
+ * resident part of the heap is within the amount the collector retains
+ * (a quarter above the heap goal, plus 4 MiB), and releases any span left
+ * idle for SCAVENGE_IDLE_NS whatever the total.  So the process's RSS falls
+ * one collection after its heap shrinks, while a heap that merely breathes
+ * between collections keeps its pages instead of faulting them back in
+ * every cycle.
  */
 #include <string.h>
 
 #include "internal.h"
+#include "sanitizer.h"
 
 #define FREE_SMALL_MAX 128
 #define ARENA_GROW_PAGES 128 /* commit at least 1 MiB at a time */
-#define SCAVENGE_IDLE_GCS 4
+#define SCAVENGE_IDLE_NS ((uint64_t)5000000000) /* 5 s */
 #define MIN_RESERVE ((size_t)64 << 20)
 
 static struct fixalloc span_records;
@@ -281,6 +283,8 @@ static void merge(struct span *a, struct span *b) {
   a->needzero = a->needzero || b->needzero;
   if (b->free_since > a->free_since)
     a->free_since = b->free_since;
+  if (b->free_since_ns > a->free_since_ns)
+    a->free_since_ns = b->free_since_ns;
   struct span **map = h->page_map;
   map[page_index(a->base + (a->npages - 1) * PAGE_SIZE)] = NULL;
   map[page_index(b->base)] = NULL;
@@ -318,6 +322,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
     rest->needzero = s->needzero;
     rest->released = s->released;
     rest->free_since = s->free_since;
+    rest->free_since_ns = s->free_since_ns;
     s->npages = npages;
     set_free_bounds(rest, false);
     insert_free(rest);
@@ -330,6 +335,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
   s->state = SPAN_IN_USE;
   s->next = s->prev = NULL;
   set_page_map(s);
+  fgc_unpoison((void *)s->base, s->npages * PAGE_SIZE);
   h->heap_inuse += s->npages * PAGE_SIZE;
   return s;
 }
@@ -341,11 +347,13 @@ void fgc_pageheap_free(struct span *s) {
   if (s->alloc_bits)
     span_free_bitmaps(s);
   h->heap_inuse -= s->npages * PAGE_SIZE;
+  fgc_poison((void *)s->base, s->npages * PAGE_SIZE);
   s->state = SPAN_FREE;
   s->spc = 0;
   s->needzero = true;
   s->released = false;
   s->free_since = h->num_gc;
+  s->free_since_ns = fgc_prim_nanotime();
   set_free_bounds(s, true);
   size_t first = page_index(s->base);
   if (first > 0) {
@@ -374,11 +382,10 @@ static void release(struct span *s) {
   fgc_heap->heap_released += s->npages * PAGE_SIZE;
 }
 
-static bool should_release(const struct span *s, size_t resident,
-                           size_t retain) {
-  uint64_t idle = fgc_heap->num_gc - s->free_since;
-  return retain == 0 || idle >= SCAVENGE_IDLE_GCS ||
-         (resident > retain && idle >= 1);
+static bool should_release(const struct span *s, size_t resident, size_t retain,
+                           uint64_t now) {
+  return retain == 0 || now - s->free_since_ns >= SCAVENGE_IDLE_NS ||
+         (resident > retain && fgc_heap->num_gc > s->free_since);
 }
 
 /* Returns FREE pages to the OS until at most `retain` bytes of the heap are
@@ -388,10 +395,11 @@ void fgc_pageheap_scavenge(size_t retain) {
   struct heap *h = fgc_heap;
   size_t committed = h->arena_used - h->arena_lo;
   size_t resident = committed - h->heap_released;
+  uint64_t now = fgc_prim_nanotime();
   for (struct span *s = h->free_large.first; s; s = s->next) {
     if (s->released)
       continue;
-    if (should_release(s, resident, retain)) {
+    if (should_release(s, resident, retain, now)) {
       release(s);
       resident -= s->npages * PAGE_SIZE;
     }
@@ -400,7 +408,7 @@ void fgc_pageheap_scavenge(size_t retain) {
     for (struct span *s = h->free_small[n].first; s; s = s->next) {
       if (s->released)
         continue;
-      if (should_release(s, resident, retain)) {
+      if (should_release(s, resident, retain, now)) {
         release(s);
         resident -= s->npages * PAGE_SIZE;
       }
