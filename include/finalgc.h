@@ -17,6 +17,7 @@
 #ifndef FINALGC_H
 #define FINALGC_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,6 +118,39 @@ GC_API int gc_set_percent(int percent);
  * address space reserved at start-up).  Allocations that would pass it
  * collect first and then fail with ENOMEM.  Returns the previous limit. */
 GC_API size_t gc_set_max_heap(size_t bytes);
+
+/* ------------------------------------------------------------------------
+ * Threads.  Every thread that calls into finalgc is registered on its first
+ * call and unregistered when it exits, and its stack and registers are
+ * roots.  A collection stops all registered threads with a signal (SIGPWR,
+ * or FINALGC_SUSPEND_SIGNAL), installed with SA_RESTART: system calls that
+ * Linux restarts carry on, while those it never restarts (nanosleep, poll,
+ * select, epoll_wait...) may fail with EINTR during a collection, as with
+ * any signal; wrap them in gc_do_blocking, or retry.
+ *
+ * A thread that never called into finalgc is not registered: it must not
+ * hold the only reference to a heap object.
+ * ---------------------------------------------------------------------- */
+
+/* pthread_create for threads that use the heap: the new thread is
+ * registered before start runs, so arg may be the only reference to a heap
+ * object.  Threads are unregistered automatically however they end. */
+GC_API int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+                             void *(*start)(void *), void *arg);
+
+/* Registers the calling thread (a thread finalgc did not create), if it is
+ * not registered yet.  GC_ERR_NOMEM if memory is exhausted. */
+GC_API int gc_register_thread(void);
+
+/* Unregisters the calling thread before it exits; its stack stops being a
+ * root.  GC_ERR_NOT_FOUND if it was not registered. */
+GC_API int gc_unregister_thread(void);
+
+/* Runs fn(arg) outside the collector's reach, for calls that may block (a
+ * read on a socket, say): collections go ahead without waiting for this
+ * thread, and its stack above this call is still scanned.  fn must not
+ * touch the heap nor call finalgc. */
+GC_API void *gc_do_blocking(void *(*fn)(void *), void *arg);
 
 /* Statistics, in the spirit of Go's runtime.MemStats.  Totals count object
  * slots (a 20-byte request counts as its 24-byte size class).  Allocation

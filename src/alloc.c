@@ -138,7 +138,8 @@ static void *out_of_memory(void) {
 }
 
 /* Takes a slot from the thread's span of class spc, replacing the span when
- * it is full.  Returns NULL only when the heap is exhausted. */
+ * it is full.  Returns NULL only when the heap is exhausted.  Called inside
+ * one critical section, which it leaves while a collection runs. */
 static void *alloc_from_class(struct cache *c, int spc) {
   void *p = c->freed[spc];
   if (p) {
@@ -158,10 +159,16 @@ static void *alloc_from_class(struct cache *c, int spc) {
       c->alloc[spc] = &fgc_empty_span;
       fgc_central_uncache_span(s);
     }
-    fgc_collect_if_needed();
+    if (fgc_collect_needed()) {
+      fgc_critical_leave();
+      fgc_collect_if_needed();
+      fgc_critical_enter();
+    }
     s = fgc_central_cache_span(spc);
     if (!s) {
+      fgc_critical_leave();
       fgc_collect_for_oom();
+      fgc_critical_enter();
       s = fgc_central_cache_span(spc);
       if (!s)
         return NULL;
@@ -257,12 +264,14 @@ static void *alloc_slow(size_t size, bool noscan) {
     return out_of_memory();
   if (size == 0)
     return fgc_zerobase;
-  if (noscan && size < TINY_SIZE)
-    return alloc_tiny(c, size) ?: out_of_memory();
   if (size >= GC_MAX_SMALL_SIZE)
     return alloc_large(slot_size(size), noscan);
-  int sc = size_to_class(slot_size(size));
-  void *p = alloc_from_class(c, span_class_of(sc, noscan));
+  fgc_critical_enter();
+  void *p = noscan && size < TINY_SIZE
+                ? alloc_tiny(c, size)
+                : alloc_from_class(
+                      c, span_class_of(size_to_class(slot_size(size)), noscan));
+  fgc_critical_leave();
   return p ? p : out_of_memory();
 }
 
@@ -296,7 +305,9 @@ static inline int small_class(size_t size, bool noscan) {
 void *gc_alloc(size_t size) {
   struct cache *c = tls_cache;
   if (likely(c != NULL && size - 1 < GC_SMALL_SIZE_MAX - 1)) {
+    fgc_critical_enter();
     void *p = alloc_fast(c, small_class(size, false));
+    fgc_critical_leave();
     if (likely(p != NULL))
       return p;
   }
@@ -307,10 +318,12 @@ void *gc_alloc_noscan(size_t size) {
   struct cache *c = tls_cache;
   if (likely(c != NULL)) {
     void *p = NULL;
+    fgc_critical_enter();
     if (size - 1 < TINY_SIZE - 1)
       p = tiny_fit(c, size);
     else if (size < GC_SMALL_SIZE_MAX)
       p = alloc_fast(c, small_class(size, true));
+    fgc_critical_leave();
     if (likely(p != NULL))
       return p;
   }
@@ -400,13 +413,17 @@ int gc_free(void *ptr) {
   if (span_is_large(s))
     return free_large(s);
   uint64_t bit = (uint64_t)1 << (i % 64);
+  fgc_critical_enter();
   if (!span_slot_allocated(s, i) ||
-      (__atomic_fetch_or(&s->mark_bits[i / 64], bit, __ATOMIC_RELAXED) & bit))
+      (__atomic_fetch_or(&s->mark_bits[i / 64], bit, __ATOMIC_RELAXED) & bit)) {
+    fgc_critical_leave();
     return GC_ERR_FREED;
+  }
   /* Cleared now, so that nothing it pointed to is kept by it. */
   memset(ptr, fgc_opt.clobberfree ? 0xdf : 0, s->elemsize);
   *(void **)ptr = c->freed[s->spc];
   c->freed[s->spc] = ptr;
+  fgc_critical_leave();
   return GC_OK;
 }
 

@@ -72,9 +72,14 @@ void gc_init(void) {
 }
 
 /* Runs one collection; the caller holds nothing. */
-static void collect(bool sweep_now, size_t retain_override) {
+static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
   struct heap *h = fgc_heap;
+  fgc_thread_self();
   fgc_world_lock();
+  if (if_needed && !fgc_collect_needed()) {
+    fgc_world_unlock();
+    return;
+  }
   fgc_sweep_all();
   fgc_roots_snapshot_segments();
   uint64_t t0 = fgc_prim_nanotime();
@@ -120,22 +125,30 @@ static void collect(bool sweep_now, size_t retain_override) {
                 (double)pause / 1e6, mapped >> 10);
 }
 
-void fgc_collect_if_needed(void) {
+bool fgc_collect_needed(void) {
   struct heap *h = fgc_heap;
-  if (__atomic_load_n(&h->heap_live, __ATOMIC_RELAXED) >= h->heap_goal)
-    collect(false, SIZE_MAX);
+  return __atomic_load_n(&h->heap_live, __ATOMIC_RELAXED) >=
+         __atomic_load_n(&h->heap_goal, __ATOMIC_RELAXED);
 }
 
-void fgc_collect_for_oom(void) { collect(true, SIZE_MAX); }
+/* Collects if the pacer says so.  Several threads may find the goal
+ * reached at once: the ones that wait for world_lock while another
+ * collects find the goal moved and do nothing. */
+void fgc_collect_if_needed(void) {
+  if (fgc_collect_needed())
+    collect(false, SIZE_MAX, true);
+}
+
+void fgc_collect_for_oom(void) { collect(true, SIZE_MAX, false); }
 
 void gc_collect(void) {
   fgc_ensure_init();
-  collect(true, SIZE_MAX);
+  collect(true, SIZE_MAX, false);
 }
 
 void gc_release_memory(void) {
   fgc_ensure_init();
-  collect(true, 0);
+  collect(true, 0, false);
 }
 
 int gc_set_percent(int percent) {

@@ -64,18 +64,59 @@ static inline int size_to_class(size_t size) {
 }
 
 /* ------------------------------------------------------------------------
- * Locks
+ * Locks and critical sections
+ *
+ * A collection stops every registered thread with a signal (world.c).  A
+ * thread must never stop while it holds one of the collector's locks, or
+ * the collector would wait for that lock forever; so every lock here opens
+ * a critical section (fgc_critical counts them), and a suspend signal that
+ * arrives inside one only sets fgc_suspend_pending: the thread stops itself
+ * when it leaves its outermost critical section.  A thread waiting for a
+ * lock is already inside the section, and the lock's holder is running, so
+ * the wait always ends.  Code inside a critical section never calls user
+ * code, never waits for a collection, and never takes world_lock.
+ *
+ * A thread's own allocation cache is guarded the same way, without a lock:
+ * allocation runs inside a critical section, because the collector flushes
+ * the caches of stopped threads and a thread stopped halfway through taking
+ * a slot would otherwise hand out a slot the collector thought free.
  *
  * Lock order, outermost first (a thread holding one may take only later
  * ones): world_lock > central[spc].lock (in span-class order) > heap.lock >
- * roots_lock > fixalloc locks.  Every lock here is a leaf with respect to
- * user code: no user code ever runs with one held.
+ * special locks > fin_lock > roots_lock > fixalloc locks.  world_lock is
+ * not one of these: it is held only by a collector or by a thread changing
+ * the thread list, and such a thread is never asked to stop.
  * ---------------------------------------------------------------------- */
 
 typedef pthread_mutex_t fgc_mutex;
 #define FGC_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
-static inline void fgc_lock(fgc_mutex *m) { pthread_mutex_lock(m); }
-static inline void fgc_unlock(fgc_mutex *m) { pthread_mutex_unlock(m); }
+
+FGC_INTERNAL extern __thread int fgc_critical
+    __attribute__((tls_model("initial-exec")));
+FGC_INTERNAL extern __thread volatile int fgc_suspend_pending
+    __attribute__((tls_model("initial-exec")));
+FGC_INTERNAL void fgc_world_suspend_pending(void);
+
+static inline void fgc_critical_enter(void) {
+  fgc_critical++;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void fgc_critical_leave(void) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (--fgc_critical == 0 && unlikely(fgc_suspend_pending))
+    fgc_world_suspend_pending();
+}
+
+static inline void fgc_lock(fgc_mutex *m) {
+  fgc_critical_enter();
+  pthread_mutex_lock(m);
+}
+
+static inline void fgc_unlock(fgc_mutex *m) {
+  pthread_mutex_unlock(m);
+  fgc_critical_leave();
+}
 
 /* ------------------------------------------------------------------------
  * Spans
@@ -195,12 +236,18 @@ struct cache {
  * Threads
  * ---------------------------------------------------------------------- */
 
+/* A registered thread.  The collector reads stop_sp, blocking_sp and the
+ * stack bounds only while the thread is stopped or blocking. */
 struct gc_thread {
   pthread_t id;
   uintptr_t stack_hi; /* highest address of its stack (the base) */
   uintptr_t stack_lo; /* lowest mapped address of its stack */
   struct cache *cache;
   struct gc_thread *next;
+  uintptr_t stop_sp;     /* stack pointer when it stopped itself */
+  uint32_t acked_epoch;  /* the stop it last acknowledged */
+  int blocking;          /* inside gc_do_blocking */
+  uintptr_t blocking_sp; /* stack pointer when it entered gc_do_blocking */
 };
 
 /* ------------------------------------------------------------------------
@@ -274,6 +321,7 @@ struct fgc_options {
   int gctrace;           /* FINALGCDEBUG=gctrace=1 */
   int clobberfree;       /* FINALGCDEBUG=clobberfree=1 */
   size_t mark_stack_max; /* FINALGCDEBUG=markstackmax=N (entries) */
+  int suspend_signal;    /* FINALGC_SUSPEND_SIGNAL */
 };
 FGC_INTERNAL extern struct fgc_options fgc_opt;
 FGC_INTERNAL void fgc_options_init(void);
@@ -341,6 +389,7 @@ FGC_INTERNAL void fgc_world_stop(void);           /* world_lock held */
 FGC_INTERNAL void fgc_world_start(void);          /* world_lock held */
 FGC_INTERNAL struct gc_thread *fgc_threads(void); /* world stopped */
 FGC_INTERNAL struct gc_thread *fgc_thread_self(void);
+FGC_INTERNAL uintptr_t fgc_thread_scan_start(const struct gc_thread *t);
 
 /* "roots.c" */
 FGC_INTERNAL void fgc_roots_snapshot_segments(void); /* before stopping */
@@ -354,6 +403,7 @@ FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
 
 /* "collect.c": the collection cycle and pacing. */
 FGC_INTERNAL void fgc_ensure_init(void);
+FGC_INTERNAL bool fgc_collect_needed(void);
 FGC_INTERNAL void fgc_collect_if_needed(void);
 FGC_INTERNAL void fgc_collect_for_oom(void);
 
@@ -366,6 +416,10 @@ FGC_INTERNAL void *fgc_prim_map(size_t size);
 FGC_INTERNAL void fgc_prim_unmap(void *p, size_t size);
 FGC_INTERNAL int fgc_prim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 FGC_INTERNAL uint64_t fgc_prim_nanotime(void);
+FGC_INTERNAL void fgc_prim_futex_wait(uint32_t *addr, uint32_t val);
+FGC_INTERNAL void fgc_prim_futex_wake(uint32_t *addr);
+FGC_INTERNAL int fgc_prim_install_suspend_handler(int sig,
+                                                  void (*handler)(int));
 typedef void (*fgc_segment_fn)(uintptr_t lo, uintptr_t hi, void *arg);
 FGC_INTERNAL void fgc_prim_data_segments(fgc_segment_fn fn, void *arg);
 

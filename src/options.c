@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct fgc_options fgc_opt = {
     .gctrace = 0,
     .clobberfree = 0,
     .mark_stack_max = (size_t)1 << 26,
+    .suspend_signal = SIGPWR,
 };
 
 enum opt_kind { OPT_INT, OPT_SIZE, OPT_GOGC };
@@ -42,6 +44,7 @@ static const struct option options[] = {
     {"gctrace", OPT_INT, &fgc_opt.gctrace},
     {"clobberfree", OPT_INT, &fgc_opt.clobberfree},
     {"markstackmax", OPT_SIZE, &fgc_opt.mark_stack_max},
+    {"suspend_signal", OPT_INT, &fgc_opt.suspend_signal},
 };
 
 static int parse_size(const char *s, size_t *out) {

@@ -1,7 +1,9 @@
 /*
  * Roots: where marking starts.  C has no stack maps and no type
  * information for globals, so every root is scanned conservatively:
- *   - the stack and saved registers of every registered thread;
+ *   - the stack and saved registers of every registered thread (a stopped
+ *     thread's registers are in its signal frame, on its stack, above the
+ *     stack pointer it recorded; see world.c);
  *   - the writable segments (data and bss) of the program and of every
  *     loaded shared library, found with dl_iterate_phdr;
  *   - the ranges added with gc_add_roots.
@@ -108,6 +110,8 @@ void fgc_roots_mark(void) {
   for (struct gc_thread *t = fgc_threads(); t; t = t->next) {
     if (t == self)
       mark_own_stack(t);
+    else
+      fgc_mark_range(fgc_thread_scan_start(t), t->stack_hi);
     fgc_mark_drain();
   }
 }

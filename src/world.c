@@ -1,43 +1,173 @@
 /*
  * Threads and the world: the registry of threads whose stacks are roots,
- * and the one entry point that stops them all for a collection.
+ * and stopping them all for a collection.
+ *
+ * Registration.  Every thread that calls into finalgc is registered on its
+ * first call (or explicitly, or by gc_pthread_create), and a pthread key
+ * destructor unregisters it when it exits, however it exits (return,
+ * pthread_exit, cancellation), so a dead thread's stack is never scanned
+ * and a dead thread is never signalled.
+ *
+ * Stopping the world.  The collector, holding world_lock, makes world_epoch
+ * odd and sends the suspend signal (SIGPWR, as bdwgc uses on Linux) to every
+ * other registered thread that is not inside gc_do_blocking.  The handler
+ * records the thread's stack pointer (the kernel has already saved every
+ * register of the interrupted code in the signal frame, on the thread's own
+ * stack, above that pointer), acknowledges by storing the epoch, and waits
+ * on a futex until the epoch changes.  The collector proceeds once every
+ * signalled thread has acknowledged this epoch.  Starting the world makes
+ * the epoch even and wakes them all.  The handler is installed with
+ * SA_RESTART, so system calls Linux restarts (read, write, wait...) carry
+ * on unaware; those it never restarts (nanosleep, poll, select...) may
+ * return EINTR during a collection, as with any signal.
  *
  * Invariants:
- *   - Every thread that allocates is registered: the first call into
- *     finalgc from a thread registers it, and a pthread key destructor
- *     unregisters it when it exits, so a dead thread's stack is never
- *     scanned.
- *   - world_lock serialises collections and changes to the thread list.
- *     A collection holds it from before the world stops until after it
- *     starts again.
- *   - While the world is stopped, only the collecting thread runs finalgc
- *     code, and every other registered thread is parked outside it.
+ *   - A thread stops only outside critical sections (see internal.h): a
+ *     signal that arrives inside one is deferred until the section ends.
+ *   - world_lock serialises collections and changes to the thread list; it
+ *     is held by the collector from before the world stops until after it
+ *     starts, so threads start and exit only between collections.
+ *   - A thread inside gc_do_blocking is not signalled: the collector scans
+ *     its stack from where it entered.  When it leaves, it publishes that
+ *     (seq_cst) and then checks the epoch, stopping itself if a collection
+ *     is under way, so it never touches the heap while being scanned.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "internal.h"
 
-static fgc_mutex world_mutex = FGC_MUTEX_INIT;
+static pthread_mutex_t world_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct gc_thread *threads;
 static struct fixalloc thread_records;
 static pthread_key_t thread_key;
+static uint32_t world_epoch; /* odd while the world is stopping or stopped */
+static uint32_t ack_count;   /* bumped by every acknowledgement: a wake-up */
 
 __thread struct gc_thread *fgc_self __attribute__((tls_model("initial-exec")));
+__thread int fgc_critical __attribute__((tls_model("initial-exec")));
+__thread volatile int fgc_suspend_pending
+    __attribute__((tls_model("initial-exec")));
 
 static void thread_exit(void *arg);
+static void suspend_handler(int sig);
 
 void fgc_world_init(void) {
   fgc_fixalloc_init(&thread_records, sizeof(struct gc_thread));
   if (pthread_key_create(&thread_key, thread_exit) != 0)
     fgc_fatal("pthread_key_create failed");
+  if (fgc_prim_install_suspend_handler(fgc_opt.suspend_signal,
+                                       suspend_handler) != 0)
+    fgc_fatal("cannot install the handler for signal %d",
+              fgc_opt.suspend_signal);
 }
 
-void fgc_world_lock(void) { fgc_lock(&world_mutex); }
-void fgc_world_unlock(void) { fgc_unlock(&world_mutex); }
+static void *lock_world(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&world_mutex);
+  return NULL;
+}
+
+/* world_lock is a plain mutex, outside the critical-section scheme: its
+ * holders are never asked to stop.  A registered thread waits for it as a
+ * blocking thread, since the holder may be a collector that would
+ * otherwise wait for it to stop. */
+void fgc_world_lock(void) {
+  if (pthread_mutex_trylock(&world_mutex) == 0)
+    return;
+  if (fgc_self)
+    gc_do_blocking(lock_world, NULL);
+  else
+    pthread_mutex_lock(&world_mutex);
+}
+void fgc_world_unlock(void) { pthread_mutex_unlock(&world_mutex); }
 
 struct gc_thread *fgc_threads(void) {
   return threads;
 }
+
+/* Stops the calling thread until the world restarts, after recording its
+ * stack pointer; its callee-saved registers are spilled into this frame
+ * first (the caller-saved ones are dead across the call, or were saved by
+ * the kernel in a signal frame above). */
+static __attribute__((noinline)) void suspend_self(struct gc_thread *t) {
+  __builtin_unwind_init();
+  uint32_t epoch = __atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE);
+  if (!(epoch & 1))
+    return;
+  t->stop_sp = (uintptr_t)&epoch;
+  __atomic_store_n(&t->acked_epoch, epoch, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&ack_count, 1, __ATOMIC_RELEASE);
+  fgc_prim_futex_wake(&ack_count);
+  while (__atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE) == epoch)
+    fgc_prim_futex_wait(&world_epoch, epoch);
+  __asm__ volatile("" : : "r"(&epoch) : "memory");
+}
+
+static void suspend_handler(int sig) {
+  (void)sig;
+  int saved_errno = errno;
+  struct gc_thread *t = fgc_self;
+  if (t && (__atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE) & 1)) {
+    if (fgc_critical > 0)
+      fgc_suspend_pending = 1;
+    else
+      suspend_self(t);
+  }
+  errno = saved_errno;
+}
+
+/* Called by fgc_unlock when a suspend signal arrived inside a critical
+ * section. */
+void fgc_world_suspend_pending(void) {
+  fgc_suspend_pending = 0;
+  if (fgc_self)
+    suspend_self(fgc_self);
+}
+
+void fgc_world_stop(void) {
+  struct gc_thread *self = fgc_self;
+  uint32_t epoch =
+      __atomic_add_fetch(&world_epoch, 1, __ATOMIC_SEQ_CST); /* odd */
+  for (struct gc_thread *t = threads; t; t = t->next) {
+    if (t == self || __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
+      continue;
+    int err = pthread_kill(t->id, fgc_opt.suspend_signal);
+    if (err != 0)
+      fgc_fatal("cannot stop a registered thread (pthread_kill: %s); a "
+                "thread that exits must not be registered any more",
+                strerror(err));
+  }
+  for (;;) {
+    uint32_t seen = __atomic_load_n(&ack_count, __ATOMIC_ACQUIRE);
+    bool all = true;
+    for (struct gc_thread *t = threads; t && all; t = t->next)
+      all = t == self ||
+            __atomic_load_n(&t->acked_epoch, __ATOMIC_ACQUIRE) == epoch ||
+            __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST);
+    if (all)
+      return;
+    fgc_prim_futex_wait(&ack_count, seen);
+  }
+}
+
+void fgc_world_start(void) {
+  __atomic_add_fetch(&world_epoch, 1, __ATOMIC_SEQ_CST); /* even */
+  fgc_prim_futex_wake(&world_epoch);
+}
+
+/* Where the collector starts scanning a stopped (or blocking) thread's
+ * stack. */
+uintptr_t fgc_thread_scan_start(const struct gc_thread *t) {
+  if (__atomic_load_n(&t->acked_epoch, __ATOMIC_ACQUIRE) ==
+      __atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE))
+    return t->stop_sp;
+  return t->blocking_sp;
+}
+
+/* --- registration ------------------------------------------------------- */
 
 /* Registers the calling thread; NULL if memory is exhausted. */
 static struct gc_thread *register_self(void) {
@@ -56,8 +186,8 @@ static struct gc_thread *register_self(void) {
   fgc_world_lock();
   t->next = threads;
   threads = t;
-  fgc_world_unlock();
   fgc_self = t;
+  fgc_world_unlock();
   pthread_setspecific(thread_key, t);
   return t;
 }
@@ -65,25 +195,94 @@ static struct gc_thread *register_self(void) {
 struct gc_thread *fgc_thread_self(void) {
   if (likely(fgc_self != NULL))
     return fgc_self;
+  fgc_ensure_init();
   return register_self();
 }
 
-static void thread_exit(void *arg) {
-  struct gc_thread *t = arg;
+static void unregister(struct gc_thread *t) {
   fgc_world_lock();
   struct gc_thread **pp = &threads;
   while (*pp != t)
     pp = &(*pp)->next;
   *pp = t->next;
   fgc_cache_release(t->cache);
-  fgc_world_unlock();
   fgc_self = NULL;
+  fgc_world_unlock();
   fgc_fixalloc_free(&thread_records, t);
 }
 
-/* Stops every registered thread but the caller.  Until threads get their
- * own issue, finalgc supports one mutator thread, so there is nothing to
- * stop; the entry point exists so that the collector has one place to call. */
-void fgc_world_stop(void) {}
+static void thread_exit(void *arg) { unregister(arg); }
 
-void fgc_world_start(void) {}
+int gc_register_thread(void) {
+  return fgc_thread_self() ? GC_OK : GC_ERR_NOMEM;
+}
+
+int gc_unregister_thread(void) {
+  struct gc_thread *t = fgc_self;
+  if (!t)
+    return GC_ERR_NOT_FOUND;
+  pthread_setspecific(thread_key, NULL);
+  unregister(t);
+  return GC_OK;
+}
+
+/* While fn runs, collections neither signal this thread nor wait for it,
+ * and scan its stack from `anchor` up.  __builtin_unwind_init makes this
+ * frame save every callee-saved register, above anchor, so values the
+ * callers keep in registers are on the scanned stack even after fn spills
+ * and reuses those registers. */
+void *gc_do_blocking(void *(*fn)(void *), void *arg) {
+  struct gc_thread *t = fgc_thread_self();
+  if (!t)
+    return fn(arg);
+  __builtin_unwind_init();
+  void *volatile anchor = arg;
+  t->blocking_sp = (uintptr_t)&anchor;
+  __atomic_store_n(&t->blocking, 1, __ATOMIC_SEQ_CST);
+  void *result = fn(arg);
+  __atomic_store_n(&t->blocking, 0, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1)
+    suspend_self(t);
+  __asm__ volatile("" : : "r"(&anchor) : "memory");
+  return result;
+}
+
+/* A new thread is not registered until it runs, so until then only the
+ * creating thread's stack holds arg: the creator waits (on the started
+ * flag) until the child has registered and copied what it needs. */
+struct start_args {
+  void *(*start)(void *);
+  void *arg;
+  uint32_t started;
+};
+
+static void *thread_start(void *p) {
+  struct start_args *a = p;
+  void *(*start)(void *) = a->start;
+  void *arg = a->arg;
+  if (!fgc_thread_self())
+    fgc_fatal("out of memory registering a new thread");
+  __atomic_store_n(&a->started, 1, __ATOMIC_RELEASE);
+  fgc_prim_futex_wake(&a->started);
+  return start(arg);
+}
+
+static void *wait_started(void *p) {
+  struct start_args *a = p;
+  while (!__atomic_load_n(&a->started, __ATOMIC_ACQUIRE))
+    fgc_prim_futex_wait(&a->started, 0);
+  return NULL;
+}
+
+int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+                      void *(*start)(void *), void *arg) {
+  fgc_ensure_init();
+  struct start_args a = {start, arg, 0};
+  int err = pthread_create(t, attr, thread_start, &a);
+  if (err != 0)
+    return err;
+  /* The child may wait for a collection to end before it can register,
+   * and that collection must not wait for us. */
+  gc_do_blocking(wait_started, &a);
+  return 0;
+}

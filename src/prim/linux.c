@@ -14,11 +14,17 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <link.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../internal.h"
 
@@ -92,4 +98,26 @@ static int segment_callback(struct dl_phdr_info *info, size_t size,
 void fgc_prim_data_segments(fgc_segment_fn fn, void *arg) {
   struct segment_walk w = {fn, arg};
   dl_iterate_phdr(segment_callback, &w);
+}
+
+/* Waits while *addr == val (or until a wake-up; callers re-check).
+ * Async-signal-safe: a bare system call. */
+void fgc_prim_futex_wait(uint32_t *addr, uint32_t val) {
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+void fgc_prim_futex_wake(uint32_t *addr) {
+  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Installs the suspend handler: SA_RESTART so that interrupted system
+ * calls restart where Linux allows it; the signal stays blocked while the
+ * handler runs, so a second stop cannot nest. */
+int fgc_prim_install_suspend_handler(int sig, void (*handler)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(sig, &sa, NULL) == 0 ? 0 : errno;
 }

@@ -1,0 +1,256 @@
+/* Many mutator threads: stopping the world, per-thread caches, thread
+ * registration, blocking calls. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "finalgc.h"
+#include "testhelper.h"
+
+struct node {
+  struct node *left, *right;
+  uint64_t value;
+  uint64_t check; /* value * 31 + 7: a corrupted node shows */
+};
+
+static struct node *tree(int depth, uint64_t *next) {
+  struct node *n = gc_alloc(sizeof *n);
+  n->value = (*next)++;
+  n->check = n->value * 31 + 7;
+  if (depth > 0) {
+    n->left = tree(depth - 1, next);
+    n->right = tree(depth - 1, next);
+  }
+  return n;
+}
+
+static int tree_ok(const struct node *n, uint64_t *count) {
+  if (!n)
+    return 1;
+  (*count)++;
+  return n->check == n->value * 31 + 7 && tree_ok(n->left, count) &&
+         tree_ok(n->right, count);
+}
+
+static volatile int stop_collecting;
+
+static void *collector(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&stop_collecting, __ATOMIC_ACQUIRE)) {
+    gc_collect();
+    usleep(200);
+  }
+  return NULL;
+}
+
+static void *builder(void *arg) {
+  int rounds = (int)(intptr_t)arg;
+  int bad = 0;
+  uint64_t next = 0;
+  struct node *keep = tree(10, &next); /* lives across all rounds */
+  for (int r = 0; r < rounds; r++) {
+    uint64_t n = 0, c = 0;
+    struct node *t = tree(12, &n);
+    if (!tree_ok(t, &c) || c != n)
+      bad++;
+    c = 0;
+    if (!tree_ok(keep, &c) || c != next)
+      bad++;
+  }
+  return (void *)(intptr_t)bad;
+}
+
+/* Four threads build and drop checksummed trees while two others force
+ * collections: every tree checks out, every time. */
+TEST(builders_and_collectors) {
+  enum { BUILDERS = 4, COLLECTORS = 2 };
+  pthread_t b[BUILDERS], c[COLLECTORS];
+  stop_collecting = 0;
+  for (int i = 0; i < COLLECTORS; i++)
+    REQUIRE(gc_pthread_create(&c[i], NULL, collector, NULL) == 0);
+  for (int i = 0; i < BUILDERS; i++)
+    REQUIRE(gc_pthread_create(&b[i], NULL, builder, (void *)(intptr_t)40) == 0);
+  int bad = 0;
+  for (int i = 0; i < BUILDERS; i++) {
+    void *r;
+    pthread_join(b[i], &r);
+    bad += (int)(intptr_t)r;
+  }
+  __atomic_store_n(&stop_collecting, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < COLLECTORS; i++)
+    pthread_join(c[i], NULL);
+  CHECK(bad == 0);
+}
+
+/* An object referenced only from another thread's stack (or registers)
+ * survives the main thread's collections. */
+static volatile int phase;
+
+static void wait_phase(int p) {
+  while (__atomic_load_n(&phase, __ATOMIC_ACQUIRE) != p)
+    sched_yield();
+}
+
+static void *holder(void *arg) {
+  (void)arg;
+  uint64_t next = 0;
+  struct node *t = tree(12, &next);
+  __atomic_store_n(&phase, 1, __ATOMIC_RELEASE);
+  /* Spin in a tight loop: the collector must stop us wherever we are. */
+  uint64_t spins = 0;
+  while (__atomic_load_n(&phase, __ATOMIC_ACQUIRE) != 2)
+    spins++;
+  uint64_t c = 0;
+  int ok = tree_ok(t, &c) && c == next;
+  return (void *)(intptr_t)(ok && spins > 0);
+}
+
+TEST(other_thread_stack_is_a_root) {
+  pthread_t t;
+  phase = 0;
+  REQUIRE(gc_pthread_create(&t, NULL, holder, NULL) == 0);
+  wait_phase(1);
+  for (int i = 0; i < 20; i++) {
+    for (int j = 0; j < 2000; j++)
+      (void)gc_alloc(64);
+    gc_collect();
+  }
+  __atomic_store_n(&phase, 2, __ATOMIC_RELEASE);
+  void *r;
+  pthread_join(t, &r);
+  CHECK(r == (void *)1);
+}
+
+/* Threads starting and exiting (return, pthread_exit, detached) while
+ * collections run. */
+static void *short_lived(void *arg) {
+  int how = (int)(intptr_t)arg;
+  uint64_t next = 0;
+  struct node *t = tree(6, &next);
+  uint64_t c = 0;
+  if (!tree_ok(t, &c))
+    abort();
+  if (how == 1)
+    pthread_exit(NULL);
+  return NULL;
+}
+
+TEST(threads_come_and_go) {
+  pthread_t c;
+  stop_collecting = 0;
+  REQUIRE(gc_pthread_create(&c, NULL, collector, NULL) == 0);
+  pthread_attr_t detached;
+  pthread_attr_init(&detached);
+  pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&detached, 256 << 10);
+  for (int i = 0; i < 200; i++) {
+    pthread_t t;
+    if (i % 3 == 2) {
+      REQUIRE(gc_pthread_create(&t, &detached, short_lived,
+                                (void *)(intptr_t)0) == 0);
+    } else {
+      REQUIRE(gc_pthread_create(&t, NULL, short_lived,
+                                (void *)(intptr_t)(i % 3)) == 0);
+      pthread_join(t, NULL);
+    }
+  }
+  pthread_attr_destroy(&detached);
+  __atomic_store_n(&stop_collecting, 1, __ATOMIC_RELEASE);
+  pthread_join(c, NULL);
+  gc_collect();
+}
+
+/* A thread blocked in read() inside gc_do_blocking does not hold up
+ * collections; a thread blocked in read() outside it is stopped and
+ * resumed, and its read carries on (SA_RESTART): no EINTR either way. */
+static int pipefd[2];
+
+static void *blocking_read(void *arg) {
+  char *buf = arg;
+  ssize_t n = read(pipefd[0], buf, 1);
+  return (void *)n;
+}
+
+static void *reader(void *arg) {
+  int use_blocking = (int)(intptr_t)arg;
+  char *buf = gc_alloc(16);
+  ssize_t n = use_blocking ? (ssize_t)gc_do_blocking(blocking_read, buf)
+                           : (ssize_t)blocking_read(buf);
+  if (n != 1)
+    return (void *)(intptr_t)(1000 + errno);
+  return (void *)(intptr_t)(buf[0] == 'x' && gc_size(buf) >= 16 ? 1 : 2);
+}
+
+/* ThreadSanitizer defers a signal until the thread leaves a system call
+ * TSan does not count as blocking, so a thread sitting in read() outside
+ * gc_do_blocking cannot be stopped in a TSan build: that half of the test
+ * is left out there. */
+#if defined(__SANITIZE_THREAD__)
+#define FIRST_READ_MODE 1
+#else
+#define FIRST_READ_MODE 0
+#endif
+
+TEST(blocking_read) {
+  for (int use = FIRST_READ_MODE; use < 2; use++) {
+    REQUIRE(pipe(pipefd) == 0);
+    pthread_t t;
+    REQUIRE(gc_pthread_create(&t, NULL, reader, (void *)(intptr_t)use) == 0);
+    usleep(20000);
+    for (int i = 0; i < 10; i++)
+      gc_collect();
+    REQUIRE(write(pipefd[1], "x", 1) == 1);
+    void *r;
+    pthread_join(t, &r);
+    CHECK(r == (void *)1);
+    close(pipefd[0]);
+    close(pipefd[1]);
+  }
+}
+
+/* A thread finalgc did not create registers itself on its first call, and
+ * can unregister explicitly. */
+static void *foreign(void *arg) {
+  (void)arg;
+  int ok = gc_register_thread() == GC_OK;
+  uint64_t next = 0;
+  struct node *t = tree(8, &next);
+  gc_collect();
+  uint64_t c = 0;
+  ok = ok && tree_ok(t, &c) && c == next;
+  ok = ok && gc_unregister_thread() == GC_OK;
+  ok = ok && gc_unregister_thread() == GC_ERR_NOT_FOUND;
+  return (void *)(intptr_t)ok;
+}
+
+static void *implicit(void *arg) {
+  (void)arg;
+  uint64_t next = 0;
+  struct node *t = tree(8, &next); /* registers on the fly */
+  gc_collect();
+  uint64_t c = 0;
+  return (void *)(intptr_t)(tree_ok(t, &c) && c == next);
+}
+
+TEST(foreign_threads) {
+  pthread_t t;
+  void *r;
+  REQUIRE(pthread_create(&t, NULL, foreign, NULL) == 0);
+  pthread_join(t, &r);
+  CHECK(r == (void *)1);
+  REQUIRE(pthread_create(&t, NULL, implicit, NULL) == 0);
+  pthread_join(t, &r);
+  CHECK(r == (void *)1);
+  gc_collect();
+}
+
+int main(void) {
+  gc_init();
+  RUN(builders_and_collectors);
+  RUN(other_thread_stack_is_a_root);
+  RUN(threads_come_and_go);
+  RUN(blocking_read);
+  RUN(foreign_threads);
+  return test_summary();
+}
