@@ -58,8 +58,8 @@ GC_API void gc_init(void);
  * errno = ENOMEM when memory is exhausted, after a last full collection.
  * Every object is aligned for any C type of its size: to 16 bytes when the
  * size is a multiple of 16, and to 8 bytes otherwise (to the largest power
- * of two dividing the size, for packed tiny objects under 8 bytes).  gc_alloc(0) returns one
- * shared non-NULL address that must not be written. */
+ * of two dividing the size, for packed tiny objects under 8 bytes). gc_alloc(0)
+ * returns one shared non-NULL address that must not be written. */
 GC_API GC_MALLOC_ATTR void *gc_alloc(size_t size);
 
 /* Like gc_alloc, but the object is never scanned for pointers: use it for
@@ -120,6 +120,93 @@ GC_API int gc_set_percent(int percent);
 GC_API size_t gc_set_max_heap(size_t bytes);
 
 /* ------------------------------------------------------------------------
+ * Finalizers: Go's runtime.SetFinalizer and runtime.KeepAlive.
+ *
+ * gc_set_finalizer(obj, fn, arg) asks for fn(obj, arg) to be called once,
+ * some time after obj becomes unreachable:
+ *   - When a collection finds obj unreachable, it queues the call, clears
+ *     the association, and keeps obj and everything it reaches alive until
+ *     fn has run.  fn may store obj somewhere reachable (resurrection): obj
+ *     then lives on, contents intact, and may be given a new finalizer.
+ *     Otherwise obj is freed by a later collection: freeing an object with a
+ *     finalizer takes at least two collections.
+ *   - arg is kept alive while the finalizer is set, as Go keeps a closure.
+ *   - Order: if A reaches B and both have finalizers, only A's runs; B's
+ *     runs in a later cycle, once A is gone.  An object in a cycle of
+ *     references through itself (including a pointer to itself, or from
+ *     its own arg) is never finalized; FINALGCDEBUG=checkfinalizers=1
+ *     reports such objects.
+ *   - Finalizers run one at a time on one finalizer thread, started on
+ *     first use; one that blocks holds up all the others.  They may
+ *     allocate, collect and set finalizers.  Or, with finalize-on-demand,
+ *     they run only when the program calls gc_run_finalizers.
+ *   - Nothing guarantees that finalizers run before the program exits.
+ *   - obj must be the start of a heap object, except that a pointer-free
+ *     object of under 16 bytes (packed in a tiny block) may be given a
+ *     finalizer at its own address: it runs when the whole block is
+ *     unreachable, and receives the exact pointer registered.
+ *   - A pointer into the data or bss of the program or of a loaded library
+ *     (a global), and the zero-size address, are accepted and ignored.
+ *   - gc_free on an object drops its finalizer without running it.
+ * ---------------------------------------------------------------------- */
+
+typedef void (*gc_finalizer_fn)(void *obj, void *arg);
+
+/* Sets (fn != NULL) or removes (fn == NULL) obj's finalizer.  Errors, with
+ * Go's texts: GC_ERR_NOT_IN_HEAP ("pointer not in allocated block"),
+ * GC_ERR_NOT_AT_BASE ("pointer not at beginning of allocated block"),
+ * GC_ERR_FINALIZER_SET ("finalizer already set"); GC_ERR_INVALID for a NULL
+ * obj.  Removing a finalizer that is not set succeeds.  With
+ * FINALGCDEBUG=fatalerrors=1 each error aborts with its message, as Go's
+ * throw does. */
+GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg);
+
+/* gc_set_finalizer with a compile-time check that fn's first parameter has
+ * p's type (or is void *, which accepts any object, as Go's func(any)):
+ *   static void close_file(struct file *f, void *arg);
+ *   GC_SET_FINALIZER(f, close_file, NULL);
+ * Go checks the finalizer's parameter type when SetFinalizer runs; C can
+ * refuse a mismatch when the program compiles. */
+#define GC_SET_FINALIZER(p, fn, arg)                                           \
+  (__extension__({                                                             \
+    _Static_assert(                                                            \
+        __builtin_types_compatible_p(__typeof__(&*(fn)),                       \
+                                     void (*)(__typeof__(p), void *)) ||       \
+            __builtin_types_compatible_p(__typeof__(&*(fn)),                   \
+                                         void (*)(void *, void *)),            \
+        "GC_SET_FINALIZER: the finalizer's first parameter must have the "     \
+        "object's type, or be void *");                                        \
+    gc_set_finalizer((p), (gc_finalizer_fn)(void (*)(void))(fn), (arg));       \
+  }))
+
+/* Go's runtime.KeepAlive: p stays reachable up to this point, so its
+ * finalizer cannot run, nor it be freed, before.  Use it after the last use
+ * of something p owns (a file descriptor read by a system call, say).  It
+ * emits no instruction and survives any optimisation, LTO included. */
+#define gc_keep_alive(p) __asm__ __volatile__("" : : "g"(p) : "memory")
+
+/* Returns once every finalizer queued before the call has returned.  So
+ * after `gc_collect(); gc_wait_finalizers();` the finalizer of every object
+ * that collection found unreachable has run.  With finalize-on-demand it
+ * runs them on the calling thread; called from a finalizer, it returns at
+ * once (a finalizer cannot wait for itself). */
+GC_API void gc_wait_finalizers(void);
+
+/* on != 0: no finalizer thread runs finalizers; the program runs them with
+ * gc_run_finalizers on a thread of its choosing (interpreters that are not
+ * thread-safe; bdwgc's finalize-on-demand).  on == 0 (the default): the
+ * finalizer thread runs them. */
+GC_API void gc_set_finalize_on_demand(int on);
+
+/* fn is called, on the thread that ran the collection and with no lock
+ * held, after every collection that queued finalizers. */
+GC_API void gc_set_finalizer_notifier(void (*fn)(void));
+
+/* Runs the pending finalizers on the calling thread; returns how many ran.
+ * Finalizers never run concurrently with each other. */
+GC_API int gc_run_finalizers(void);
+
+/* ------------------------------------------------------------------------
  * Threads.  Every thread that calls into finalgc is registered on its first
  * call and unregistered when it exits, and its stack and registers are
  * roots.  A collection stops all registered threads with a signal (SIGPWR,
@@ -175,6 +262,8 @@ typedef struct gc_stats {
   uint64_t pause_total_ns;      /* total stop-the-world time */
   uint64_t pause_max_ns;        /* longest stop-the-world pause */
   uint64_t last_pause_ns;       /* pause of the last collection */
+  uint64_t finalizers_queued;   /* finalizers queued since start-up */
+  uint64_t finalizers_run;      /* finalizers that have returned */
 } gc_stats;
 
 /* Fills *out with a consistent snapshot of the statistics. */

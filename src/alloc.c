@@ -332,22 +332,23 @@ void *gc_alloc_noscan(size_t size) {
 
 /* --- lookups ----------------------------------------------------------- */
 
-/* Finds the live object holding p: its span and slot index.  A slot counts
- * as live if it is allocated and not on a freed list; on a span not yet
- * swept, if the last collection marked it. */
+/* Whether slot i of IN_USE span s holds a live object: allocated and not
+ * on a freed list; on a span not yet swept, marked by the last
+ * collection. */
+bool fgc_object_is_live(const struct span *s, uint32_t i) {
+  bool marked = bit_get(s->mark_bits, i);
+  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != fgc_heap->sweepgen)
+    return marked;
+  return span_slot_allocated(s, i) && !marked;
+}
+
+/* Finds the live object holding p: its span and slot index. */
 static struct span *find_object(uintptr_t p, uint32_t *index) {
   struct span *s = span_of(p);
   if (!s || s->state != SPAN_IN_USE)
     return NULL;
   uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems)
-    return NULL;
-  bool marked = bit_get(s->mark_bits, i);
-  bool live =
-      __atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == fgc_heap->sweepgen
-          ? span_slot_allocated(s, i) && !marked
-          : marked;
-  if (!live)
+  if (i >= s->nelems || !fgc_object_is_live(s, i))
     return NULL;
   *index = i;
   return s;
@@ -382,6 +383,7 @@ static int free_large(struct span *s) {
     return GC_ERR_FREED;
   }
   fgc_list_remove(&h->large, s);
+  fgc_specials_drop_object(s, s->base);
   size_t size = s->elemsize;
   fgc_pageheap_free(s);
   fgc_unlock(&h->lock);
@@ -419,6 +421,7 @@ int gc_free(void *ptr) {
     fgc_critical_leave();
     return GC_ERR_FREED;
   }
+  fgc_specials_drop_object(s, p);
   /* Cleared now, so that nothing it pointed to is kept by it. */
   memset(ptr, fgc_opt.clobberfree ? 0xdf : 0, s->elemsize);
   *(void **)ptr = c->freed[s->spc];

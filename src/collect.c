@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sanitizer.h"
 
 #define MIN_HEAP_GOAL ((size_t)4 << 20) /* Go's heapMinimum */
 
@@ -52,7 +53,8 @@ static void init(void) {
   h->sweepgen = 2;
   h->gogc = fgc_opt.gogc;
   h->heap_goal = goal_for(0, h->gogc);
-  if (fgc_pageheap_init() != 0)
+  if (fgc_pageheap_init() != 0 ||
+      fgc_special_init((h->arena_hi - h->arena_lo) / PAGE_SIZE) != 0)
     fgc_fatal("cannot reserve address space for the heap");
   fgc_mark_init();
   fgc_world_init();
@@ -72,7 +74,8 @@ void gc_init(void) {
 }
 
 /* Runs one collection; the caller holds nothing. */
-static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
+static __attribute__((noinline)) void
+collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   struct heap *h = fgc_heap;
   fgc_thread_self();
   fgc_world_lock();
@@ -82,13 +85,20 @@ static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
   }
   fgc_sweep_all();
   fgc_roots_snapshot_segments();
+  uint64_t fin_queued, fin_run;
+  fgc_finalizer_stats(&fin_queued, &fin_run);
   uint64_t t0 = fgc_prim_nanotime();
   fgc_world_stop();
 
   for (struct gc_thread *t = fgc_threads(); t; t = t->next)
     fgc_cache_flush(t->cache);
   fgc_roots_mark();
+  fgc_specials_mark();
+  fgc_finq_mark();
   size_t marked = fgc_mark_finish();
+  if (fgc_opt.checkfinalizers)
+    fgc_checkfinalizers();
+  marked += fgc_specials_process();
   for (struct gc_thread *t = fgc_threads(); t; t = t->next)
     fgc_cache_drop_freed(t->cache);
 
@@ -103,10 +113,10 @@ static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
   h->pause_total_ns += pause;
   if (pause > h->pause_max_ns)
     h->pause_max_ns = pause;
-
   fgc_world_start();
   fgc_world_unlock();
 
+  fgc_finalizers_after_gc(fin_queued);
   if (sweep_now)
     fgc_sweep_all();
   size_t retain = retain_override;
@@ -123,6 +133,24 @@ static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
                 (unsigned long long)h->num_gc, (double)(t0 - start_time) / 1e9,
                 marked >> 10, h->heap_goal == SIZE_MAX ? 0 : h->heap_goal >> 10,
                 (double)pause / 1e6, mapped >> 10);
+}
+
+/* Zeroes the dead stack just below the caller, where the collector's own
+ * frames are about to go.  The collector scans its own thread's stack
+ * conservatively, its own frames included, and a slot those frames never
+ * write (padding, a spill slot unused on this path) would otherwise still
+ * hold whatever an earlier call left there: bdwgc's GC_clear_stack. */
+#define CLEAR_STACK_BYTES 8192
+
+static NO_SANITIZE __attribute__((noinline)) void clear_stack_below(void) {
+  volatile char buf[CLEAR_STACK_BYTES];
+  memset((char *)buf, 0, sizeof buf);
+  __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
+  clear_stack_below();
+  collect_now(sweep_now, retain_override, if_needed);
 }
 
 bool fgc_collect_needed(void) {
@@ -197,5 +225,6 @@ void gc_read_stats(gc_stats *out) {
   out->pause_total_ns = h->pause_total_ns;
   out->pause_max_ns = h->pause_max_ns;
   out->last_pause_ns = h->last_pause_ns;
+  fgc_finalizer_stats(&out->finalizers_queued, &out->finalizers_run);
   fgc_world_unlock();
 }

@@ -158,23 +158,24 @@ struct span {
   size_t npages;     /* length in pages */
   struct span *next; /* list links: central or page-heap free list */
   struct span *prev;
-  uint8_t state;          /* enum span_state */
-  uint8_t spc;            /* span class; 0 for a large object */
-  bool noscan;            /* objects hold no pointers */
-  bool needzero;          /* slots may hold old data; zero on allocation */
-  bool released;          /* FREE only: pages were returned to the OS */
-  uint32_t sweepgen;      /* see above */
-  size_t elemsize;        /* object slot size; npages*PAGE_SIZE when large */
-  uint32_t nelems;        /* slots in the span (1 when large) */
-  uint32_t divmul;        /* slot index = (offset * divmul) >> 32; 0 if large */
-  uint32_t freeindex;     /* slots below were all handed out */
-  uint32_t alloc_count;   /* allocated slots */
-  uint32_t cached_count;  /* alloc_count when a thread cached the span */
-  uint64_t alloc_cache;   /* free-slot bits from freeindex on (see above) */
-  uint64_t *alloc_bits;   /* nelems bits; off-heap */
-  uint64_t *mark_bits;    /* nelems bits; off-heap */
-  uint64_t free_since;    /* FREE only: collection count when freed */
-  uint64_t free_since_ns; /* FREE only: time when freed */
+  uint8_t state;         /* enum span_state */
+  uint8_t spc;           /* span class; 0 for a large object */
+  bool noscan;           /* objects hold no pointers */
+  bool needzero;         /* slots may hold old data; zero on allocation */
+  bool released;         /* FREE only: pages were returned to the OS */
+  uint32_t sweepgen;     /* see above */
+  size_t elemsize;       /* object slot size; npages*PAGE_SIZE when large */
+  uint32_t nelems;       /* slots in the span (1 when large) */
+  uint32_t divmul;       /* slot index = (offset * divmul) >> 32; 0 if large */
+  uint32_t freeindex;    /* slots below were all handed out */
+  uint32_t alloc_count;  /* allocated slots */
+  uint32_t cached_count; /* alloc_count when a thread cached the span */
+  uint64_t alloc_cache;  /* free-slot bits from freeindex on (see above) */
+  struct special *specials; /* sorted by (offset, kind); special lock */
+  uint64_t *alloc_bits;     /* nelems bits; off-heap */
+  uint64_t *mark_bits;      /* nelems bits; off-heap */
+  uint64_t free_since;      /* FREE only: collection count when freed */
+  uint64_t free_since_ns;   /* FREE only: time when freed */
 };
 
 static inline size_t span_bitmap_words(uint32_t nelems) {
@@ -203,6 +204,26 @@ static inline bool span_slot_allocated(const struct span *s, uint32_t i) {
 
 static inline bool span_is_large(const struct span *s) { return s->spc == 0; }
 
+/* ------------------------------------------------------------------------
+ * Specials (special.c): records attached to heap objects, Go's mspan
+ * specials.  Kinds are ordered: a span's list is sorted by (offset, kind).
+ * ---------------------------------------------------------------------- */
+
+enum special_kind { SPECIAL_FINALIZER = 1 };
+
+struct special {
+  struct special *next;
+  uintptr_t offset; /* from the span's base: the exact pointer registered */
+  uint8_t kind;
+  uint8_t reported; /* checkfinalizers has reported it */
+};
+
+struct special_finalizer {
+  struct special s;
+  gc_finalizer_fn fn;
+  void *arg; /* kept alive while the finalizer is set */
+};
+
 /* A doubly linked list of spans with a count. */
 struct span_list {
   struct span *first;
@@ -229,7 +250,6 @@ struct cache {
                                            their first word */
   uintptr_t tiny;                       /* current tiny block, or 0 */
   size_t tiny_offset;                   /* bytes used in the tiny block */
-  struct cache *next_free;              /* fixalloc link when unused */
 };
 
 /* ------------------------------------------------------------------------
@@ -267,8 +287,10 @@ struct heap {
 
   uintptr_t arena_lo; /* reserved address range */
   uintptr_t arena_hi;
-  uintptr_t arena_used;   /* committed up to here */
-  struct span **page_map; /* one entry per reserved page */
+  uintptr_t arena_used;    /* committed up to here */
+  struct span **page_map;  /* one entry per reserved page */
+  uint64_t *page_specials; /* bit per page: the span starting there has
+                              specials */
 
   struct span_list free_small[128]; /* FREE spans by length in pages */
   struct span_list free_large;      /* FREE spans of 128 pages or more */
@@ -322,6 +344,8 @@ struct fgc_options {
   int clobberfree;       /* FINALGCDEBUG=clobberfree=1 */
   size_t mark_stack_max; /* FINALGCDEBUG=markstackmax=N (entries) */
   int suspend_signal;    /* FINALGC_SUSPEND_SIGNAL */
+  int fatalerrors;       /* FINALGCDEBUG=fatalerrors=1: misuse aborts */
+  int checkfinalizers;   /* FINALGCDEBUG=checkfinalizers=1 */
 };
 FGC_INTERNAL extern struct fgc_options fgc_opt;
 FGC_INTERNAL void fgc_options_init(void);
@@ -380,6 +404,7 @@ FGC_INTERNAL void fgc_cache_count(const struct cache *c, uint64_t *objects,
                                   uint64_t *bytes);
 FGC_INTERNAL void fgc_cache_release(struct cache *c);
 FGC_INTERNAL extern struct span fgc_empty_span;
+FGC_INTERNAL bool fgc_object_is_live(const struct span *s, uint32_t i);
 
 /* "world.c": threads and stopping the world. */
 FGC_INTERNAL void fgc_world_init(void);
@@ -400,6 +425,31 @@ FGC_INTERNAL void fgc_mark_init(void);
 FGC_INTERNAL void fgc_mark_range(uintptr_t lo, uintptr_t hi);
 FGC_INTERNAL void fgc_mark_drain(void);
 FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
+
+/* "special.c" */
+FGC_INTERNAL int fgc_special_init(size_t reserved_pages);
+FGC_INTERNAL struct special *fgc_special_alloc(void);
+FGC_INTERNAL void fgc_special_free(struct special *sp);
+FGC_INTERNAL bool fgc_special_add(struct span *s, struct special *sp);
+FGC_INTERNAL struct special *fgc_special_remove(struct span *s,
+                                                uintptr_t offset, int kind);
+FGC_INTERNAL void fgc_specials_drop_object(struct span *s, uintptr_t base);
+FGC_INTERNAL void fgc_specials_for_each_span(void (*fn)(struct span *s,
+                                                        void *arg),
+                                             void *arg); /* world stopped */
+FGC_INTERNAL void fgc_specials_mark(void);               /* world stopped */
+FGC_INTERNAL size_t fgc_specials_process(void);          /* world stopped */
+
+/* "finalizer.c" */
+FGC_INTERNAL void fgc_finq_push(gc_finalizer_fn fn, void *obj, void *arg);
+FGC_INTERNAL void fgc_finq_mark(void); /* world stopped */
+FGC_INTERNAL void fgc_finalizers_after_gc(uint64_t queued_before);
+FGC_INTERNAL void fgc_finalizer_stats(uint64_t *queued, uint64_t *run);
+FGC_INTERNAL bool fgc_is_global(uintptr_t p);
+FGC_INTERNAL int fgc_misuse(int err, const char *call);
+
+/* "checkfin.c": FINALGCDEBUG=checkfinalizers=1 (world stopped). */
+FGC_INTERNAL void fgc_checkfinalizers(void);
 
 /* "collect.c": the collection cycle and pacing. */
 FGC_INTERNAL void fgc_ensure_init(void);

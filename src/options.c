@@ -45,6 +45,8 @@ static const struct option options[] = {
     {"clobberfree", OPT_INT, &fgc_opt.clobberfree},
     {"markstackmax", OPT_SIZE, &fgc_opt.mark_stack_max},
     {"suspend_signal", OPT_INT, &fgc_opt.suspend_signal},
+    {"fatalerrors", OPT_INT, &fgc_opt.fatalerrors},
+    {"checkfinalizers", OPT_INT, &fgc_opt.checkfinalizers},
 };
 
 static int parse_size(const char *s, size_t *out) {

@@ -15,7 +15,6 @@
  *   - The segment list is taken before the world stops: dl_iterate_phdr
  *     takes the dynamic loader's lock, which a stopped thread may hold.
  */
-#include <setjmp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -82,17 +81,16 @@ int gc_remove_roots(void *lo, void *hi) {
   return err;
 }
 
-/* Scans the calling thread's registers and stack.  The registers go onto
- * this frame (__builtin_unwind_init spills every callee-saved register, and
- * setjmp saves the rest), which lies below everything the thread's callers
- * stored, so one scan from here to the stack base sees them all. */
+/* Scans the calling thread's registers and stack.  __builtin_unwind_init
+ * makes this frame save every callee-saved register in its prologue, above
+ * its locals (the caller-saved ones are dead across the call), so one scan
+ * from a local here to the stack base sees every register and every frame
+ * of the thread.  The frame holds nothing else: an uninitialised buffer
+ * here would hand the scan stale pointers from earlier calls. */
 static __attribute__((noinline)) void mark_own_stack(struct gc_thread *t) {
-  jmp_buf regs;
   __builtin_unwind_init();
-  setjmp(regs);
-  uintptr_t sp = (uintptr_t)&regs;
-  fgc_mark_range(sp, t->stack_hi);
-  __asm__ volatile("" : : "r"(&regs) : "memory");
+  volatile uintptr_t anchor = 0;
+  fgc_mark_range((uintptr_t)&anchor, t->stack_hi);
 }
 
 void fgc_roots_mark(void) {

@@ -1,0 +1,123 @@
+/*
+ * FINALGCDEBUG=checkfinalizers=1 (Go 1.25's GODEBUG=checkfinalizers):
+ * reports every object whose finalizer can never run because the object is
+ * reachable from itself (a cycle through it, or a pointer to itself) or
+ * from its finalizer's own arg.  Such an object stays marked by the scan of
+ * its own contents or arg (special.c), so it is never found unreachable.
+ *
+ * After each mark, with the world stopped, it walks the heap from each
+ * finalizable object's contents and from its arg, separately from the real
+ * mark, with a visited set of its own, and stops at the object itself.  It
+ * costs a traversal per finalizer per collection: a debugging aid, not for
+ * production.  Each finalizer is reported once.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define VISITED_BITS 20 /* up to a million objects per finalizer */
+#define MAX_VISITS ((size_t)1 << (VISITED_BITS - 1))
+#define MAX_REPORTS 50
+
+struct visited_slot {
+  uintptr_t base;
+  uint64_t generation;
+};
+
+struct range {
+  uintptr_t lo, hi;
+};
+
+static struct visited_slot *visited;
+static uint64_t generation;
+static struct range *work; /* objects still to scan */
+static size_t reports;
+
+/* Inserts base into the visited set; false if it was there. */
+static bool visit(uintptr_t base) {
+  size_t mask = ((size_t)1 << VISITED_BITS) - 1;
+  size_t i = (size_t)(base * 0x9e3779b97f4a7c15ull >> 20) & mask;
+  while (visited[i].generation == generation) {
+    if (visited[i].base == base)
+      return false;
+    i = (i + 1) & mask;
+  }
+  visited[i] = (struct visited_slot){base, generation};
+  return true;
+}
+
+/* Looks for target in the objects reachable from the words of [lo, hi). */
+static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target) {
+  generation++;
+  size_t top = 0, visits = 0;
+  for (;;) {
+    for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
+      uintptr_t w = *(uintptr_t *)p;
+      struct span *s = span_of(w);
+      if (!s || s->state != SPAN_IN_USE)
+        continue;
+      uint32_t i = span_object_index(s, w);
+      if (i >= s->nelems || !span_slot_allocated(s, i))
+        continue;
+      uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
+      if (base == target)
+        return true;
+      if (s->noscan || visits == MAX_VISITS || !visit(base))
+        continue;
+      visits++;
+      work[top++] = (struct range){base, base + s->elemsize};
+    }
+    if (top == 0)
+      return false;
+    top--;
+    lo = work[top].lo;
+    hi = work[top].hi;
+  }
+}
+
+static void report(uintptr_t base, size_t size, uintptr_t registered,
+                   gc_finalizer_fn fn, const char *from) {
+  Dl_info info;
+  const char *name = "?";
+  if (dladdr((void *)(uintptr_t)fn, &info) && info.dli_sname)
+    name = info.dli_sname;
+  fgc_message("checkfinalizers: object at %p (%zu bytes, registered as %p) "
+              "is reachable from %s: its finalizer %s (%p) will never run",
+              (void *)base, size, (void *)registered, from, name,
+              (void *)(uintptr_t)fn);
+}
+
+static void check_span(struct span *s, void *arg) {
+  (void)arg;
+  for (struct special *sp = s->specials; sp; sp = sp->next) {
+    if (sp->kind != SPECIAL_FINALIZER || sp->reported)
+      continue;
+    struct special_finalizer *f = (struct special_finalizer *)sp;
+    uint32_t i = span_object_index(s, s->base + sp->offset);
+    uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
+    const char *from = NULL;
+    if (!s->noscan && reaches(base, base + s->elemsize, base))
+      from = "itself";
+    else if (reaches((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1), base))
+      from = "its finalizer's argument";
+    if (!from)
+      continue;
+    sp->reported = 1;
+    if (reports++ < MAX_REPORTS)
+      report(base, s->elemsize, s->base + sp->offset, f->fn, from);
+    else if (reports == MAX_REPORTS + 1)
+      fgc_message("checkfinalizers: too many reports; the rest are silent");
+  }
+}
+
+void fgc_checkfinalizers(void) {
+  if (!visited) {
+    visited = fgc_sysalloc(sizeof *visited << VISITED_BITS);
+    work = fgc_sysalloc(sizeof *work * MAX_VISITS);
+    if (!visited || !work)
+      fgc_fatal("out of memory for checkfinalizers");
+  }
+  fgc_specials_for_each_span(check_span, NULL);
+}

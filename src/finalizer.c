@@ -1,0 +1,331 @@
+/*
+ * Finalizers: gc_set_finalizer, the finalizer queue and the finalizer
+ * thread (Go's mfinal.go: SetFinalizer, queuefinalizer, createfing,
+ * runfinq).
+ *
+ * The queue.  The collector queues the finalizers of unreachable objects
+ * while the world is stopped, into blocks of FINBLOCK_BYTES from memory the
+ * collector never scans (finq, newest block first; finc caches empty
+ * blocks; allfin lists every block ever made).  Every entry between a
+ * block's start and cnt is pending: its obj and arg are roots, so the
+ * object and all it reaches stay alive until its finalizer has run.
+ *
+ * Running.  One finalizer thread is started, exactly once, by the first
+ * gc_set_finalizer with a function (Go's createfing, a compare-and-swap).
+ * It sleeps while the queue is empty and wakes when a collection queues
+ * work.  Finalizers run one at a time in the order they were queued
+ * (run_lock serialises the finalizer thread and gc_run_finalizers), so
+ * "every finalizer queued before" is a prefix of what has run.  After
+ * each call the entry is cleared and start advances, so that the object is
+ * no longer a root.
+ *
+ * Invariants:
+ *   - fin_lock guards finq, finc, allfin and the counters; the collector
+ *     appends only while the world is stopped, and a runner only consumes.
+ *   - A block's entries [start, cnt) are pending.  The runner stores start
+ *     after each call; the collector reads both only with the world
+ *     stopped, when no thread is inside a critical section.
+ *   - No user code runs with fin_lock held; run_lock is not a critical
+ *     lock, so a thread running a finalizer can be stopped by a collection
+ *     (and the finalizer itself may collect).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define FINBLOCK_BYTES 4096
+
+struct finalizer {
+  gc_finalizer_fn fn;
+  void *obj;
+  void *arg;
+};
+
+struct finblock {
+  struct finblock *next;    /* on finq or finc */
+  struct finblock *alllink; /* every block */
+  uint32_t start;           /* first pending entry */
+  uint32_t cnt;             /* entries filled */
+  struct finalizer fin[(FINBLOCK_BYTES - 24) / sizeof(struct finalizer)];
+};
+
+static fgc_mutex fin_lock = FGC_MUTEX_INIT;
+static struct finblock *finq, *finc, *allfin;
+static uint64_t fin_queued, fin_run;
+static uint32_t work_seq; /* bumped when work is queued: futex word */
+static uint32_t done_seq; /* bumped when finalizers have run: futex word */
+
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t fing_created; /* Go's fingStatus&fingCreated */
+static int on_demand;
+static void (*notifier)(void);
+static __thread int in_finalizer __attribute__((tls_model("initial-exec")));
+
+/* --- queueing (world stopped) ------------------------------------------ */
+
+void fgc_finq_push(gc_finalizer_fn fn, void *obj, void *arg) {
+  fgc_lock(&fin_lock);
+  struct finblock *b = finq;
+  if (!b || b->cnt == sizeof b->fin / sizeof b->fin[0]) {
+    b = finc;
+    if (b) {
+      finc = b->next;
+    } else {
+      b = fgc_sysalloc(sizeof *b);
+      if (!b)
+        fgc_fatal("out of memory queueing a finalizer");
+      b->alllink = allfin;
+      allfin = b;
+    }
+    b->start = b->cnt = 0;
+    b->next = finq;
+    finq = b;
+  }
+  b->fin[b->cnt++] = (struct finalizer){fn, obj, arg};
+  fin_queued++;
+  fgc_unlock(&fin_lock);
+}
+
+/* Pending finalizers are roots: their objects, and their args. */
+void fgc_finq_mark(void) {
+  for (struct finblock *b = allfin; b; b = b->alllink) {
+    for (uint32_t i = b->start; i < b->cnt; i++) {
+      fgc_mark_range((uintptr_t)&b->fin[i].obj,
+                     (uintptr_t)(&b->fin[i].arg + 1));
+      fgc_mark_drain();
+    }
+  }
+}
+
+void fgc_finalizer_stats(uint64_t *queued, uint64_t *run) {
+  fgc_lock(&fin_lock);
+  *queued = fin_queued;
+  *run = fin_run;
+  fgc_unlock(&fin_lock);
+}
+
+/* --- running ----------------------------------------------------------- */
+
+static void *lock_run(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&run_lock);
+  return NULL;
+}
+
+/* Takes the whole queue, oldest block first, or NULL. */
+static struct finblock *take_queue(void) {
+  fgc_lock(&fin_lock);
+  struct finblock *b = finq, *oldest_first = NULL;
+  finq = NULL;
+  fgc_unlock(&fin_lock);
+  while (b) {
+    struct finblock *next = b->next;
+    b->next = oldest_first;
+    oldest_first = b;
+    b = next;
+  }
+  return oldest_first;
+}
+
+/* Runs every pending finalizer on the calling thread, in queue order.
+ * Returns how many ran. */
+static int run_pending(void) {
+  gc_do_blocking(lock_run, NULL);
+  int ran = 0;
+  struct finblock *b;
+  while ((b = take_queue()) != NULL) {
+    while (b) {
+      struct finblock *next = b->next;
+      uint32_t n = b->cnt - b->start;
+      for (uint32_t i = b->start; i < b->cnt; i++) {
+        struct finalizer f = b->fin[i];
+        in_finalizer = 1;
+        f.fn(f.obj, f.arg);
+        in_finalizer = 0;
+        b->fin[i] = (struct finalizer){NULL, NULL, NULL};
+        __atomic_store_n(&b->start, i + 1, __ATOMIC_RELEASE);
+        gc_keep_alive(f.obj);
+      }
+      fgc_lock(&fin_lock);
+      fin_run += n;
+      b->next = finc;
+      finc = b;
+      fgc_unlock(&fin_lock);
+      __atomic_add_fetch(&done_seq, 1, __ATOMIC_RELEASE);
+      fgc_prim_futex_wake(&done_seq);
+      ran += (int)n;
+      b = next;
+    }
+  }
+  pthread_mutex_unlock(&run_lock);
+  return ran;
+}
+
+static void *wait_for_work(void *arg) {
+  uint32_t seen = *(uint32_t *)arg;
+  while (__atomic_load_n(&work_seq, __ATOMIC_ACQUIRE) == seen)
+    fgc_prim_futex_wait(&work_seq, seen);
+  return NULL;
+}
+
+/* The finalizer thread (Go's runfinq): runs what is queued, then sleeps
+ * until a collection queues more. */
+static void *finalizer_thread(void *arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "finalgc-fin");
+  for (;;) {
+    uint32_t seen = __atomic_load_n(&work_seq, __ATOMIC_ACQUIRE);
+    if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+      run_pending();
+    gc_do_blocking(wait_for_work, &seen);
+  }
+  return NULL;
+}
+
+/* Starts the finalizer thread once (Go's createfing). */
+static void create_fing(void) {
+  uint32_t expected = 0;
+  if (__atomic_load_n(&fing_created, __ATOMIC_ACQUIRE) ||
+      !__atomic_compare_exchange_n(&fing_created, &expected, 1, false,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    return;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int err = gc_pthread_create(&t, &attr, finalizer_thread, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0)
+    fgc_fatal("cannot start the finalizer thread: error %d", err);
+}
+
+/* Called by the collecting thread after the world restarts. */
+void fgc_finalizers_after_gc(uint64_t queued_before) {
+  uint64_t queued, run;
+  fgc_finalizer_stats(&queued, &run);
+  if (queued == queued_before)
+    return;
+  __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
+  fgc_prim_futex_wake(&work_seq);
+  void (*fn)(void) = __atomic_load_n(&notifier, __ATOMIC_ACQUIRE);
+  if (fn)
+    fn();
+}
+
+int gc_run_finalizers(void) {
+  fgc_ensure_init();
+  if (in_finalizer)
+    return 0;
+  return run_pending();
+}
+
+static void *wait_for_done(void *arg) {
+  uint32_t seen = *(uint32_t *)arg;
+  fgc_prim_futex_wait(&done_seq, seen);
+  return NULL;
+}
+
+void gc_wait_finalizers(void) {
+  fgc_ensure_init();
+  if (in_finalizer)
+    return;
+  uint64_t target, run, queued;
+  fgc_finalizer_stats(&target, &run);
+  while (run < target) {
+    uint32_t seen = __atomic_load_n(&done_seq, __ATOMIC_ACQUIRE);
+    fgc_finalizer_stats(&queued, &run);
+    if (run >= target)
+      break;
+    if (__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+      run_pending();
+    else
+      gc_do_blocking(wait_for_done, &seen);
+    fgc_finalizer_stats(&queued, &run);
+  }
+}
+
+void gc_set_finalize_on_demand(int on) {
+  fgc_ensure_init();
+  __atomic_store_n(&on_demand, on != 0, __ATOMIC_RELEASE);
+  if (!on) {
+    create_fing();
+    __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
+    fgc_prim_futex_wake(&work_seq);
+  }
+}
+
+void gc_set_finalizer_notifier(void (*fn)(void)) {
+  __atomic_store_n(&notifier, fn, __ATOMIC_RELEASE);
+}
+
+/* --- gc_set_finalizer --------------------------------------------------- */
+
+struct global_search {
+  uintptr_t p;
+  bool found;
+};
+
+static void find_segment(uintptr_t lo, uintptr_t hi, void *arg) {
+  struct global_search *g = arg;
+  g->found |= g->p >= lo && g->p < hi;
+}
+
+/* p points into the data or bss of the program or of a loaded library. */
+bool fgc_is_global(uintptr_t p) {
+  struct global_search g = {p, false};
+  fgc_prim_data_segments(find_segment, &g);
+  return g.found;
+}
+
+/* Reports misuse: returns err, or aborts with its text under
+ * FINALGCDEBUG=fatalerrors=1 (Go's throw). */
+int fgc_misuse(int err, const char *call) {
+  if (fgc_opt.fatalerrors)
+    fgc_fatal("%s: %s", call, gc_strerror(err));
+  return err;
+}
+
+int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
+  static const char call[] = "gc_set_finalizer";
+  fgc_ensure_init();
+  uintptr_t p = (uintptr_t)obj;
+  if (!obj)
+    return fgc_misuse(GC_ERR_INVALID, call);
+  if (obj == fgc_zerobase)
+    return GC_OK;
+  struct span *s = span_of(p);
+  if (!s || s->state != SPAN_IN_USE)
+    return fgc_is_global(p) ? GC_OK : fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
+  uint32_t i = span_object_index(s, p);
+  if (i >= s->nelems || !fgc_object_is_live(s, i))
+    return fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
+  if (s->base + (uintptr_t)i * s->elemsize != p && s->spc != SPC_TINY)
+    return fgc_misuse(GC_ERR_NOT_AT_BASE, call);
+  uintptr_t offset = p - s->base;
+  if (!fn) {
+    struct special *old = fgc_special_remove(s, offset, SPECIAL_FINALIZER);
+    if (old)
+      fgc_special_free(old);
+    return GC_OK;
+  }
+  if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+    create_fing();
+  struct special_finalizer *f = (struct special_finalizer *)fgc_special_alloc();
+  if (!f)
+    return GC_ERR_NOMEM;
+  f->s.offset = offset;
+  f->s.kind = SPECIAL_FINALIZER;
+  f->fn = fn;
+  f->arg = arg;
+  /* The object and arg are on this frame until the special is linked, so
+   * a collection in between keeps them (Go's KeepAlive in addfinalizer). */
+  if (!fgc_special_add(s, &f->s)) {
+    fgc_special_free(&f->s);
+    return fgc_misuse(GC_ERR_FINALIZER_SET, call);
+  }
+  gc_keep_alive(obj);
+  gc_keep_alive(arg);
+  return GC_OK;
+}
