@@ -117,6 +117,7 @@ void fgc_cache_count(const struct cache *c, uint64_t *objects,
 void fgc_cache_release(struct cache *c) {
   fgc_cache_flush(c);
   fgc_cache_drop_freed(c);
+  fgc_special_cache_release(c);
   if (tls_cache == c)
     tls_cache = NULL;
   fgc_fixalloc_free(&cache_records, c);

@@ -52,10 +52,9 @@ void fgc_fixalloc_init(struct fixalloc *f, size_t size) {
   f->mapped = 0;
 }
 
-/* Returns a record, or NULL when the kernel refuses memory. */
-void *fgc_fixalloc_alloc(struct fixalloc *f) {
+/* Takes one record; f->lock held.  NULL when the kernel refuses memory. */
+static void *alloc_locked(struct fixalloc *f) {
   void *p;
-  fgc_lock(&f->lock);
   if (f->free) {
     p = f->free;
     f->free = *(void **)p;
@@ -65,7 +64,6 @@ void *fgc_fixalloc_alloc(struct fixalloc *f) {
       f->chunk = fgc_sysalloc(n);
       if (!f->chunk) {
         f->chunk_left = 0;
-        fgc_unlock(&f->lock);
         return NULL;
       }
       f->chunk_left = n;
@@ -76,8 +74,40 @@ void *fgc_fixalloc_alloc(struct fixalloc *f) {
     f->chunk_left -= f->size;
   }
   f->inuse += f->size;
+  return p;
+}
+
+/* Returns a record, or NULL when the kernel refuses memory. */
+void *fgc_fixalloc_alloc(struct fixalloc *f) {
+  fgc_lock(&f->lock);
+  void *p = alloc_locked(f);
   fgc_unlock(&f->lock);
   return p;
+}
+
+/* Returns up to n records linked through their first word (NULL-ended),
+ * under one lock: for per-thread caches of records. */
+void *fgc_fixalloc_alloc_list(struct fixalloc *f, unsigned n) {
+  void *head = NULL;
+  fgc_lock(&f->lock);
+  for (unsigned i = 0; i < n; i++) {
+    void *p = alloc_locked(f);
+    if (!p)
+      break;
+    *(void **)p = head;
+    head = p;
+  }
+  fgc_unlock(&f->lock);
+  return head;
+}
+
+void fgc_fixalloc_free_list(struct fixalloc *f, void *head, void *tail,
+                            unsigned n) {
+  fgc_lock(&f->lock);
+  *(void **)tail = f->free;
+  f->free = head;
+  f->inuse -= n * f->size;
+  fgc_unlock(&f->lock);
 }
 
 void fgc_fixalloc_free(struct fixalloc *f, void *p) {

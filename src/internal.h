@@ -24,6 +24,7 @@
 #define FINALGC_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,30 @@ static inline void fgc_critical_leave(void) {
     fgc_world_suspend_pending();
 }
 
+/* A spinlock for short sections on hot paths (a span's specials), with the
+ * same critical-section rule as fgc_lock. */
+typedef struct {
+  uint32_t held;
+} fgc_spinlock;
+
+static inline void fgc_spin_lock(fgc_spinlock *l) {
+  fgc_critical_enter();
+  for (unsigned spins = 0; __atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE);
+       spins++) {
+    while (__atomic_load_n(&l->held, __ATOMIC_RELAXED)) {
+      if (++spins % 64 == 0)
+        sched_yield();
+      else
+        __builtin_ia32_pause();
+    }
+  }
+}
+
+static inline void fgc_spin_unlock(fgc_spinlock *l) {
+  __atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
+  fgc_critical_leave();
+}
+
 static inline void fgc_lock(fgc_mutex *m) {
   fgc_critical_enter();
   pthread_mutex_lock(m);
@@ -171,11 +196,12 @@ struct span {
   uint32_t alloc_count;  /* allocated slots */
   uint32_t cached_count; /* alloc_count when a thread cached the span */
   uint64_t alloc_cache;  /* free-slot bits from freeindex on (see above) */
-  struct special *specials; /* sorted by (offset, kind); special lock */
-  uint64_t *alloc_bits;     /* nelems bits; off-heap */
-  uint64_t *mark_bits;      /* nelems bits; off-heap */
-  uint64_t free_since;      /* FREE only: collection count when freed */
-  uint64_t free_since_ns;   /* FREE only: time when freed */
+  struct special *specials;      /* sorted by (offset, kind); special lock */
+  struct special *specials_tail; /* last of them, for O(1) appends */
+  uint64_t *alloc_bits;          /* nelems bits; off-heap */
+  uint64_t *mark_bits;           /* nelems bits; off-heap */
+  uint64_t free_since;           /* FREE only: collection count when freed */
+  uint64_t free_since_ns;        /* FREE only: time when freed */
 };
 
 static inline size_t span_bitmap_words(uint32_t nelems) {
@@ -250,6 +276,8 @@ struct cache {
                                            their first word */
   uintptr_t tiny;                       /* current tiny block, or 0 */
   size_t tiny_offset;                   /* bytes used in the tiny block */
+  struct special *special_free;         /* spare special records */
+  uint32_t special_free_len;
 };
 
 /* ------------------------------------------------------------------------
@@ -367,6 +395,9 @@ struct fixalloc {
 FGC_INTERNAL void fgc_fixalloc_init(struct fixalloc *f, size_t size);
 FGC_INTERNAL void *fgc_fixalloc_alloc(struct fixalloc *f);
 FGC_INTERNAL void fgc_fixalloc_free(struct fixalloc *f, void *p);
+FGC_INTERNAL void *fgc_fixalloc_alloc_list(struct fixalloc *f, unsigned n);
+FGC_INTERNAL void fgc_fixalloc_free_list(struct fixalloc *f, void *head,
+                                         void *tail, unsigned n);
 FGC_INTERNAL void *fgc_sysalloc(size_t size); /* zeroed, page-rounded mmap */
 FGC_INTERNAL void fgc_sysfree(void *p, size_t size);
 FGC_INTERNAL size_t fgc_metadata_bytes(void);
@@ -434,6 +465,7 @@ FGC_INTERNAL bool fgc_special_add(struct span *s, struct special *sp);
 FGC_INTERNAL struct special *fgc_special_remove(struct span *s,
                                                 uintptr_t offset, int kind);
 FGC_INTERNAL void fgc_specials_drop_object(struct span *s, uintptr_t base);
+FGC_INTERNAL void fgc_special_cache_release(struct cache *c);
 FGC_INTERNAL void fgc_specials_for_each_span(void (*fn)(struct span *s,
                                                         void *arg),
                                              void *arg); /* world stopped */

@@ -8,8 +8,9 @@
  *     (offset, kind), where offset is the registered pointer minus the
  *     span's base.  Several specials of different kinds may share an
  *     offset; a tiny block may carry specials at several offsets.
- *   - A list changes only under its span's special lock (a striped lock
- *     chosen by the span's address), or with the world stopped.
+ *   - A list changes only under its span's special lock (a striped
+ *     spinlock chosen by the span's address), or with the world stopped.
+ *     specials_tail is the last node, or NULL for an empty list.
  *   - page_specials has the bit of a span's first page set iff the span's
  *     list is not empty, so the collector visits only spans with specials
  *     (Go's pageSpecials).  Bits change with atomic operations under the
@@ -31,27 +32,29 @@
  *     (resurrected for its finalizer), its finalizer special is removed and
  *     the call is queued.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define SPECIAL_LOCKS 64
+#define RECORD_BATCH 32 /* records a thread takes from the fixalloc at once */
 
-static fgc_mutex special_locks[SPECIAL_LOCKS];
+static fgc_spinlock special_locks[SPECIAL_LOCKS];
 static struct fixalloc special_records;
 
-static size_t record_size(void) { return sizeof(struct special_finalizer); }
+/* unlink() finds a node's predecessor from the link that points to it. */
+_Static_assert(offsetof(struct special, next) == 0,
+               "next must be the first field of struct special");
 
 int fgc_special_init(size_t reserved_pages) {
-  for (int i = 0; i < SPECIAL_LOCKS; i++)
-    pthread_mutex_init(&special_locks[i], NULL);
-  fgc_fixalloc_init(&special_records, record_size());
+  fgc_fixalloc_init(&special_records, sizeof(struct special_finalizer));
   size_t words = (reserved_pages + 63) / 64;
   fgc_heap->page_specials = fgc_prim_map(words * sizeof(uint64_t));
   return fgc_heap->page_specials ? 0 : -1;
 }
 
-static fgc_mutex *lock_of(const struct span *s) {
+static fgc_spinlock *lock_of(const struct span *s) {
   return &special_locks[(s->base >> PAGE_SHIFT) % SPECIAL_LOCKS];
 }
 
@@ -69,18 +72,73 @@ static void set_has_specials(const struct span *s, bool on) {
                        __ATOMIC_RELAXED);
 }
 
+/* Records come from a per-thread cache (struct cache), refilled and
+ * drained in batches, so that setting and clearing a finalizer takes no
+ * lock but the span's. */
 struct special *fgc_special_alloc(void) {
-  return fgc_fixalloc_alloc(&special_records);
+  struct gc_thread *t = fgc_self;
+  if (!t)
+    return fgc_fixalloc_alloc(&special_records);
+  struct cache *c = t->cache;
+  if (!c->special_free) {
+    c->special_free = fgc_fixalloc_alloc_list(&special_records, RECORD_BATCH);
+    c->special_free_len = 0;
+    for (struct special *sp = c->special_free; sp; sp = sp->next)
+      c->special_free_len++;
+    if (!c->special_free)
+      return NULL;
+  }
+  struct special *sp = c->special_free;
+  c->special_free = sp->next;
+  c->special_free_len--;
+  return sp;
 }
 
 void fgc_special_free(struct special *sp) {
-  fgc_fixalloc_free(&special_records, sp);
+  struct gc_thread *t = fgc_self;
+  if (!t) {
+    fgc_fixalloc_free(&special_records, sp);
+    return;
+  }
+  struct cache *c = t->cache;
+  sp->next = c->special_free;
+  c->special_free = sp;
+  if (++c->special_free_len == 2 * RECORD_BATCH) {
+    /* Give back the older half. */
+    struct special *keep_tail = sp;
+    for (unsigned i = 1; i < RECORD_BATCH; i++)
+      keep_tail = keep_tail->next;
+    struct special *head = keep_tail->next, *tail = head;
+    while (tail->next)
+      tail = tail->next;
+    keep_tail->next = NULL;
+    fgc_fixalloc_free_list(&special_records, head, tail, RECORD_BATCH);
+    c->special_free_len = RECORD_BATCH;
+  }
+}
+
+/* Returns a thread's spare records when it exits. */
+void fgc_special_cache_release(struct cache *c) {
+  struct special *head = c->special_free;
+  if (!head)
+    return;
+  struct special *tail = head;
+  while (tail->next)
+    tail = tail->next;
+  fgc_fixalloc_free_list(&special_records, head, tail, c->special_free_len);
+  c->special_free = NULL;
+  c->special_free_len = 0;
 }
 
 /* The link that points to the first special at or after (offset, kind):
- * Go's specialFindSplicePoint. */
+ * Go's specialFindSplicePoint.  Objects tend to get their specials in
+ * address order, so an insertion past the tail is found at once. */
 static struct special **splice_point(struct span *s, uintptr_t offset,
                                      int kind) {
+  struct special *last = s->specials_tail;
+  if (last &&
+      (last->offset < offset || (last->offset == offset && last->kind < kind)))
+    return &last->next;
   struct special **pp = &s->specials;
   while (*pp && ((*pp)->offset < offset ||
                  ((*pp)->offset == offset && (*pp)->kind < kind)))
@@ -88,35 +146,50 @@ static struct special **splice_point(struct span *s, uintptr_t offset,
   return pp;
 }
 
+static void link_at(struct span *s, struct special **pp, struct special *sp) {
+  sp->next = *pp;
+  *pp = sp;
+  if (!sp->next)
+    s->specials_tail = sp;
+}
+
+/* Unlinks the node *pp points to; returns it. */
+static struct special *unlink_at(struct span *s, struct special **pp) {
+  struct special *sp = *pp;
+  *pp = sp->next;
+  if (!sp->next)
+    s->specials_tail = pp == &s->specials ? NULL : (struct special *)pp;
+  return sp;
+}
+
 /* Attaches sp (offset and kind set) to s.  Returns false, attaching
  * nothing, if s already has a special of that kind at that offset. */
 bool fgc_special_add(struct span *s, struct special *sp) {
-  fgc_mutex *m = lock_of(s);
-  fgc_lock(m);
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
   struct special **pp = splice_point(s, sp->offset, sp->kind);
   bool exists = *pp && (*pp)->offset == sp->offset && (*pp)->kind == sp->kind;
   if (!exists) {
-    sp->next = *pp;
-    *pp = sp;
-    set_has_specials(s, true);
+    if (!s->specials)
+      set_has_specials(s, true);
+    link_at(s, pp, sp);
   }
-  fgc_unlock(m);
+  fgc_spin_unlock(l);
   return !exists;
 }
 
 /* Detaches and returns the special of that kind at that offset, or NULL. */
 struct special *fgc_special_remove(struct span *s, uintptr_t offset, int kind) {
-  fgc_mutex *m = lock_of(s);
-  fgc_lock(m);
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
   struct special **pp = splice_point(s, offset, kind);
   struct special *sp = NULL;
   if (*pp && (*pp)->offset == offset && (*pp)->kind == kind) {
-    sp = *pp;
-    *pp = sp->next;
+    sp = unlink_at(s, pp);
     if (!s->specials)
       set_has_specials(s, false);
   }
-  fgc_unlock(m);
+  fgc_spin_unlock(l);
   return sp;
 }
 
@@ -129,18 +202,17 @@ void fgc_specials_drop_object(struct span *s, uintptr_t base) {
     return;
   uintptr_t lo = base - s->base, hi = lo + s->elemsize;
   struct special *dropped = NULL;
-  fgc_mutex *m = lock_of(s);
-  fgc_lock(m);
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
   struct special **pp = splice_point(s, lo, 0);
   while (*pp && (*pp)->offset < hi) {
-    struct special *sp = *pp;
-    *pp = sp->next;
+    struct special *sp = unlink_at(s, pp);
     sp->next = dropped;
     dropped = sp;
   }
   if (!s->specials)
     set_has_specials(s, false);
-  fgc_unlock(m);
+  fgc_spin_unlock(l);
   while (dropped) {
     struct special *next = dropped->next;
     fgc_special_free(dropped);
@@ -206,8 +278,7 @@ static size_t process_object(struct span *s, struct special **pp, uintptr_t end,
     }
     struct special_finalizer *f = (struct special_finalizer *)sp;
     fgc_finq_push(f->fn, (void *)(s->base + sp->offset), f->arg);
-    *pp = sp->next;
-    fgc_special_free(sp);
+    fgc_special_free(unlink_at(s, pp));
   }
   return s->elemsize;
 }
