@@ -239,6 +239,11 @@ GC_API int gc_unregister_thread(void);
  * touch the heap nor call finalgc. */
 GC_API void *gc_do_blocking(void *(*fn)(void *), void *arg);
 
+/* Sets the number of threads that mark during a collection (the collecting
+ * thread and n-1 helpers), at most 16.  Default: the number of online CPUs,
+ * or FINALGC_MARKERS.  GC_ERR_INVALID if n < 1. */
+GC_API int gc_set_markers(int n);
+
 /* Statistics, in the spirit of Go's runtime.MemStats.  Totals count object
  * slots (a 20-byte request counts as its 24-byte size class).  Allocation
  * totals are exact for the calling thread and after a collection; between

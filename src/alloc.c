@@ -68,8 +68,7 @@ struct cache *fgc_cache_new(void) {
 static void clear_freed_flag(void *p) {
   struct span *s = span_of((uintptr_t)p);
   uint32_t i = span_object_index(s, (uintptr_t)p);
-  __atomic_fetch_and(&s->mark_bits[i / 64], ~((uint64_t)1 << (i % 64)),
-                     __ATOMIC_RELAXED);
+  __atomic_store_n(&s->marks[i], 0, __ATOMIC_RELAXED);
 }
 
 /* Returns every span the cache holds to its central list and forgets the
@@ -337,7 +336,7 @@ void *gc_alloc_noscan(size_t size) {
  * on a freed list; on a span not yet swept, marked by the last
  * collection. */
 bool fgc_object_is_live(const struct span *s, uint32_t i) {
-  bool marked = bit_get(s->mark_bits, i);
+  bool marked = mark_get(s, i);
   if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != fgc_heap->sweepgen)
     return marked;
   return span_slot_allocated(s, i) && !marked;
@@ -415,10 +414,9 @@ int gc_free(void *ptr) {
     return GC_ERR_NOT_AT_BASE;
   if (span_is_large(s))
     return free_large(s);
-  uint64_t bit = (uint64_t)1 << (i % 64);
   fgc_critical_enter();
   if (!span_slot_allocated(s, i) ||
-      (__atomic_fetch_or(&s->mark_bits[i / 64], bit, __ATOMIC_RELAXED) & bit)) {
+      __atomic_exchange_n(&s->marks[i], 1, __ATOMIC_RELAXED)) {
     fgc_critical_leave();
     return GC_ERR_FREED;
   }

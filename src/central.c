@@ -19,7 +19,7 @@
  *     next mark, fgc_sweep_all finishes what is left, so a mark always
  *     starts with every mark bit clear.
  *
- * Sweeping a span makes its mark bits the new allocation bits and clears
+ * Sweeping a span makes its marks the new allocation bits and clears
  * the slots of the objects that died, so that free slots are always zero;
  * a span with no marked slot goes back to the page heap whole.
  */
@@ -28,33 +28,40 @@
 #include "internal.h"
 #include "sanitizer.h"
 
+/* The marks of slots [64w, 64w+64) as a word of bits. */
+static uint64_t packed_marks(const struct span *s, size_t w) {
+  uint32_t first = (uint32_t)w * 64;
+  uint32_t n = s->nelems - first < 64 ? s->nelems - first : 64;
+  uint64_t bits = 0;
+  for (uint32_t i = 0; i < n; i++)
+    bits |= (uint64_t)(s->marks[first + i] != 0) << i;
+  return bits;
+}
+
 /* Clears the slots that held objects until this sweep (allocated and not
  * marked), run by run, so that every free slot of a swept span is zero and
  * allocation never has to clear memory.  With clobberfree (Go's option of
  * that name) the slots get 0xdf instead, allocation zeroes them
  * (needzero), and a program that touches an object the collector freed
- * reads garbage at once.  The caller has not yet swapped the bitmaps. */
-static void clear_dead_slots(struct span *s) {
+ * reads garbage at once. */
+static void clear_dead_slots(const struct span *s, size_t w, uint64_t marked) {
   int fill = fgc_opt.clobberfree ? 0xdf : 0;
-  size_t words = span_bitmap_words(s->nelems);
-  for (size_t w = 0; w < words; w++) {
-    uint32_t first = (uint32_t)w * 64;
-    uint64_t allocated = s->alloc_bits[w];
-    if (s->freeindex >= first + 64)
-      allocated = ~(uint64_t)0;
-    else if (s->freeindex > first)
-      allocated |= ~(uint64_t)0 >> (64 - (s->freeindex - first));
-    if (s->nelems - first < 64)
-      allocated &= ~(~(uint64_t)0 << (s->nelems - first));
-    uint64_t dead = allocated & ~s->mark_bits[w];
-    while (dead) {
-      unsigned start = (unsigned)__builtin_ctzll(dead);
-      uint64_t rest = ~(dead >> start);
-      unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - start;
-      void *p = (void *)(s->base + (uintptr_t)(first + start) * s->elemsize);
-      memset(p, fill, (size_t)len * s->elemsize);
-      dead &= len + start >= 64 ? 0 : ~(uint64_t)0 << (start + len);
-    }
+  uint32_t first = (uint32_t)w * 64;
+  uint64_t allocated = s->alloc_bits[w];
+  if (s->freeindex >= first + 64)
+    allocated = ~(uint64_t)0;
+  else if (s->freeindex > first)
+    allocated |= ~(uint64_t)0 >> (64 - (s->freeindex - first));
+  if (s->nelems - first < 64)
+    allocated &= ~(~(uint64_t)0 << (s->nelems - first));
+  uint64_t dead = allocated & ~marked;
+  while (dead) {
+    unsigned start = (unsigned)__builtin_ctzll(dead);
+    uint64_t rest = ~(dead >> start);
+    unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - start;
+    void *p = (void *)(s->base + (uintptr_t)(first + start) * s->elemsize);
+    memset(p, fill, (size_t)len * s->elemsize);
+    dead &= len + start >= 64 ? 0 : ~(uint64_t)0 << (start + len);
   }
 }
 
@@ -70,20 +77,23 @@ static void poison_free_slots(struct span *s) {
 static bool sweep_span(struct span *s) {
   struct heap *h = fgc_heap;
   size_t words = span_bitmap_words(s->nelems);
+  uint64_t marked[(GC_MAX_SPAN_SLOTS + 63) / 64];
   uint32_t live = 0;
-  for (size_t w = 0; w < words; w++)
-    live += (uint32_t)__builtin_popcountll(s->mark_bits[w]);
+  for (size_t w = 0; w < words; w++) {
+    marked[w] = packed_marks(s, w);
+    live += (uint32_t)__builtin_popcountll(marked[w]);
+  }
   if (live == 0) {
     fgc_lock(&h->lock);
     fgc_pageheap_free(s);
     fgc_unlock(&h->lock);
     return false;
   }
-  clear_dead_slots(s);
-  uint64_t *t = s->alloc_bits;
-  s->alloc_bits = s->mark_bits;
-  s->mark_bits = t;
-  memset(s->mark_bits, 0, words * sizeof(uint64_t));
+  for (size_t w = 0; w < words; w++) {
+    clear_dead_slots(s, w, marked[w]);
+    s->alloc_bits[w] = marked[w];
+  }
+  memset(s->marks, 0, s->nelems);
   s->freeindex = 0;
   s->alloc_count = live;
   s->needzero = fgc_opt.clobberfree;
@@ -210,8 +220,8 @@ void fgc_sweep_large(void) {
   fgc_lock(&h->lock);
   for (struct span *s = h->large.first; s; s = next) {
     next = s->next;
-    if (s->mark_bits[0] & 1) {
-      s->mark_bits[0] = 0;
+    if (s->marks[0]) {
+      s->marks[0] = 0;
       s->sweepgen = h->sweepgen;
       continue;
     }

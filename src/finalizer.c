@@ -91,11 +91,8 @@ void fgc_finq_push(gc_finalizer_fn fn, void *obj, void *arg) {
 /* Pending finalizers are roots: their objects, and their args. */
 void fgc_finq_mark(void) {
   for (struct finblock *b = allfin; b; b = b->alllink) {
-    for (uint32_t i = b->start; i < b->cnt; i++) {
-      fgc_mark_range((uintptr_t)&b->fin[i].obj,
-                     (uintptr_t)(&b->fin[i].arg + 1));
-      fgc_mark_drain();
-    }
+    for (uint32_t i = b->start; i < b->cnt; i++)
+      fgc_mark_root((uintptr_t)&b->fin[i].obj, (uintptr_t)(&b->fin[i].arg + 1));
   }
 }
 

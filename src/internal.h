@@ -43,6 +43,8 @@
 #define PAGE_SIZE ((size_t)1 << PAGE_SHIFT)
 #define WORD_SIZE sizeof(uintptr_t)
 #define TINY_SIZE 16 /* Go's maxTinySize */
+#define GC_MAX_MARKERS 16
+#define GC_MAX_SPAN_SLOTS 1024 /* tools/mksizeclasses.c checks it */
 
 #include "sizeclasses.h"
 
@@ -150,9 +152,14 @@ static inline void fgc_unlock(fgc_mutex *m) {
  * page map points every page of an IN_USE span at its record; a FREE span
  * is reachable through its first and last pages only (for coalescing).
  *
- * Small-object spans allocate with two bitmaps, as Go's do:
+ * Small-object spans allocate with a bitmap, as Go's do, and mark with
+ * bytes, as bdwgc's parallel marker does:
  *   alloc_bits  slot i is allocated if i < freeindex or bit i is set;
- *   mark_bits   set by the collector on every slot it reaches.
+ *   marks       marks[i] is set by the collector on every slot it reaches.
+ * A mark byte is set with a plain store: markers racing on one slot both
+ * store 1 (and may both scan it, which is harmless), where racing on a word
+ * of bits would need an atomic instruction per object.
+ *
  * The slots below freeindex were all handed out; the allocator finds the
  * next free slot in alloc_cache, the complement of the alloc_bits word that
  * holds freeindex, shifted so that bit 0 is slot freeindex.
@@ -160,20 +167,20 @@ static inline void fgc_unlock(fgc_mutex *m) {
  *   0 <= freeindex <= nelems
  *   alloc_count == number of allocated slots
  *
- * Sweeping makes the marks the new allocation state: alloc_bits takes the
- * mark bits, mark_bits is cleared, freeindex returns to 0.  Between
- * collections, a swept span's mark bits are all clear except for slots
- * released by gc_free that wait on a thread's freed list: the bit says
+ * Sweeping makes the marks the new allocation state: alloc_bits becomes the
+ * marks packed into bits, the marks are cleared, freeindex returns to 0.
+ * Between collections, a swept span's marks are all clear except for slots
+ * released by gc_free that wait on a thread's freed list: the mark says
  * "freed", which catches a second gc_free of the same slot.  During a mark
- * the same bit makes a freed slot look already marked, so a stale pointer
- * neither scans nor keeps it; the bit is cleared after the mark and the
- * sweep reclaims the slot.
+ * the same byte makes a freed slot look already marked, so a stale pointer
+ * neither scans nor keeps it; it is cleared after the mark and the sweep
+ * reclaims the slot.
  *
  * Sweep generations (Go's sweepgen): the heap's sweepgen rises by 2 at
  * every collection.  A span with sweepgen == heap.sweepgen - 2 still needs
  * sweeping; sweepgen == heap.sweepgen means swept.  A span is swept before
  * anything allocates from it, and every span is swept before the next mark
- * begins, so mark bits always describe the latest collection.
+ * begins, so marks always describe the latest collection.
  * ---------------------------------------------------------------------- */
 
 enum span_state { SPAN_FREE = 0, SPAN_IN_USE = 1 };
@@ -199,7 +206,7 @@ struct span {
   struct special *specials;      /* sorted by (offset, kind); special lock */
   struct special *specials_tail; /* last of them, for O(1) appends */
   uint64_t *alloc_bits;          /* nelems bits; off-heap */
-  uint64_t *mark_bits;           /* nelems bits; off-heap */
+  uint8_t *marks;                /* nelems bytes, after alloc_bits */
   uint64_t free_since;           /* FREE only: collection count when freed */
   uint64_t free_since_ns;        /* FREE only: time when freed */
 };
@@ -218,6 +225,10 @@ static inline bool bit_get(const uint64_t *bits, uint32_t i) {
 static inline void bit_set(uint64_t *bits, uint32_t i) {
   bits[i / 64] |= (uint64_t)1 << (i % 64);
 }
+static inline bool mark_get(const struct span *s, uint32_t i) {
+  return __atomic_load_n(&s->marks[i], __ATOMIC_RELAXED) != 0;
+}
+
 static inline void bit_clear(uint64_t *bits, uint32_t i) {
   bits[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
@@ -374,6 +385,7 @@ struct fgc_options {
   int suspend_signal;    /* FINALGC_SUSPEND_SIGNAL */
   int fatalerrors;       /* FINALGCDEBUG=fatalerrors=1: misuse aborts */
   int checkfinalizers;   /* FINALGCDEBUG=checkfinalizers=1 */
+  int markers;           /* FINALGC_MARKERS: marker threads (default CPUs) */
 };
 FGC_INTERNAL extern struct fgc_options fgc_opt;
 FGC_INTERNAL void fgc_options_init(void);
@@ -454,7 +466,7 @@ FGC_INTERNAL void fgc_roots_mark(void);              /* world stopped */
 /* "mark.c" */
 FGC_INTERNAL void fgc_mark_init(void);
 FGC_INTERNAL void fgc_mark_range(uintptr_t lo, uintptr_t hi);
-FGC_INTERNAL void fgc_mark_drain(void);
+FGC_INTERNAL void fgc_mark_root(uintptr_t lo, uintptr_t hi);
 FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
 
 /* "special.c" */

@@ -1,78 +1,130 @@
 /*
- * Marking: finding every object reachable from the roots (Go's mgcmark.go).
+ * Marking: finding every object reachable from the roots (Go's mgcmark.go),
+ * on one or several marker threads.
  *
  * The tri-colour view: an object is white while its mark bit is clear, grey
- * once it is marked and on the mark stack, black once it is marked and its
- * words have been scanned.  Marking ends when the mark stack is empty; the
- * invariant that makes that correct is that a black object never points to
- * a white one, which holds because scanning an object greys everything it
- * points to before the object counts as black.  (With the world stopped for
- * the whole mark, no mutator can break it.  Objects allocated during a
- * future concurrent mark must be allocated black.)
+ * once it is marked and on a mark stack, black once it is marked and its
+ * words have been scanned.  Marking ends when every mark stack is empty;
+ * the invariant that makes that correct is that a black object never
+ * points to a white one, which holds because scanning an object greys
+ * everything it points to before the object counts as black.  The world
+ * stays stopped for the whole mark, so no mutator can break it.  (A future
+ * concurrent mark must allocate black and re-scan what mutators wrote.)
  *
  * Scanning is conservative: a word is a pointer if it falls inside an
  * allocated slot of an IN_USE span (interior pointers included).  A slot
  * past the end of the span's last object (tail waste) and a free slot are
  * not objects.  Noscan objects are marked but never scanned.
  *
- * The mark stack is explicit, never the C stack, so a list of ten million
- * nodes marks in constant C stack.  It lives in memory from the OS and
- * doubles when full; when it cannot grow (or reaches the markstackmax
- * option), marking records an overflow and carries on: the object is
- * marked but not scanned.  After the stack drains, fgc_mark_finish rescans
- * every marked object of the heap until a pass ends without overflow.
- * Large objects are scanned in chunks of at most SCAN_CHUNK bytes so that
- * one huge array does not hold all the work.
+ * Work.  A unit of work is a range of words to scan: an object's slot, a
+ * chunk of a root (data segment, thread stack, added range), the contents
+ * of a finalizable object.  Each marker owns a mark stack, explicit and
+ * growable (a list of ten million nodes marks in constant C stack).  With
+ * several markers, a marker whose stack is deep while another is idle
+ * moves a packet of its oldest entries (the shallowest, so the biggest
+ * subtrees) to a shared pool, and an idle marker takes packets from the
+ * pool (Go's work buffers).  Marking is over when every marker is idle and
+ * the pool is empty: an idle marker has no work and can create none.
+ * Mark bytes are set with plain stores (see internal.h), and the marked
+ * set equals what one marker would find, since marking is monotone.
+ *
+ * Overflow.  When a stack cannot grow (or reaches the markstackmax option)
+ * the marker records an overflow and carries on: the object is marked but
+ * not scanned.  Afterwards one marker rescans every marked object of the
+ * heap until a pass ends without overflow.  Large objects and roots are
+ * scanned in chunks of at most SCAN_CHUNK bytes, so that one huge array is
+ * shared out.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "sanitizer.h"
 
 #define SCAN_CHUNK ((uintptr_t)128 << 10)
 #define MARK_STACK_INITIAL 65536
+#define PACKET_ENTRIES 254 /* a packet is 4 KiB */
+#define PREFETCH_DEPTH 8
 
 struct mark_entry {
   uintptr_t lo, hi;
 };
 
-static struct mark_entry *stack;
-static size_t stack_top, stack_cap;
-static bool overflowed;
-static size_t marked_bytes;
+struct packet {
+  struct packet *next;
+  uint64_t n;
+  struct mark_entry e[PACKET_ENTRIES];
+};
+
+struct marker {
+  struct mark_entry *stack;
+  size_t top, cap;
+  size_t marked_bytes;
+  bool overflowed;
+  bool parallel; /* other markers run: share work */
+};
+
+static struct marker markers[GC_MAX_MARKERS];
+static int nmarkers = 1; /* markers taking part in the current mark */
+
+/* The shared pool, under pool_lock (a spinlock: markers are not
+ * mutators, and no critical section applies while the world is stopped). */
+static uint32_t pool_lock;
+static struct packet *pool_full, *pool_empty;
+static uint32_t pool_count; /* full packets */
+static uint32_t idle;       /* markers with nothing to do */
+static bool done;
+
+/* Helper threads, created on first use. */
+static int helpers_started;
+static uint32_t mark_gen;     /* bumped to start helpers on a mark */
+static uint32_t helpers_busy; /* helpers still in the current mark */
 
 void fgc_mark_init(void) {
-  stack = fgc_sysalloc(MARK_STACK_INITIAL * sizeof *stack);
-  if (!stack)
-    fgc_fatal("out of memory for the mark stack");
-  stack_cap = MARK_STACK_INITIAL;
+  for (int i = 0; i < GC_MAX_MARKERS; i++) {
+    markers[i].stack = NULL;
+    markers[i].cap = 0;
+  }
 }
 
-static bool grow_stack(void) {
-  size_t ncap = stack_cap * 2;
-  if (ncap > fgc_opt.mark_stack_max)
+static void pool_acquire(void) {
+  while (__atomic_exchange_n(&pool_lock, 1, __ATOMIC_ACQUIRE))
+    while (__atomic_load_n(&pool_lock, __ATOMIC_RELAXED))
+      __builtin_ia32_pause();
+}
+
+static void pool_release(void) {
+  __atomic_store_n(&pool_lock, 0, __ATOMIC_RELEASE);
+}
+
+static bool grow_stack(struct marker *m) {
+  size_t ncap = m->cap ? m->cap * 2 : MARK_STACK_INITIAL;
+  if (ncap > fgc_opt.mark_stack_max && m->cap)
     return false;
   struct mark_entry *n = fgc_sysalloc(ncap * sizeof *n);
   if (!n)
     return false;
-  memcpy(n, stack, stack_top * sizeof *n);
-  fgc_sysfree(stack, stack_cap * sizeof *stack);
-  stack = n;
-  stack_cap = ncap;
+  if (m->stack) {
+    memcpy(n, m->stack, m->top * sizeof *n);
+    fgc_sysfree(m->stack, m->cap * sizeof *m->stack);
+  }
+  m->stack = n;
+  m->cap = ncap;
   return true;
 }
 
-static inline void push(uintptr_t lo, uintptr_t hi) {
-  if (unlikely(stack_top == stack_cap) && !grow_stack()) {
-    overflowed = true;
+static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
+  if (unlikely(m->top == m->cap) && !grow_stack(m)) {
+    m->overflowed = true;
     return;
   }
-  stack[stack_top++] = (struct mark_entry){lo, hi};
+  m->stack[m->top++] = (struct mark_entry){lo, hi};
 }
 
 /* Scans the aligned words of [lo, hi), marking and greying every object
- * they point into. */
-NO_SANITIZE static void scan(uintptr_t lo, uintptr_t hi) {
+ * they point into.  Two markers may both find a slot unmarked and both
+ * scan it: wasted work, never a missed object. */
+NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
   struct heap *h = fgc_heap;
   const uintptr_t arena = h->arena_lo;
   const uintptr_t arena_len = h->arena_used - arena;
@@ -88,36 +140,71 @@ NO_SANITIZE static void scan(uintptr_t lo, uintptr_t hi) {
     uint32_t i = span_object_index(s, w);
     if (i >= s->nelems)
       continue;
-    uint64_t *word = &s->mark_bits[i / 64];
-    uint64_t bit = (uint64_t)1 << (i % 64);
-    if (*word & bit || !span_slot_allocated(s, i))
+    uint8_t *mark = &s->marks[i];
+    if (*mark || !span_slot_allocated(s, i))
       continue;
-    *word |= bit;
-    marked_bytes += s->elemsize;
+    *mark = 1;
+    m->marked_bytes += s->elemsize;
     if (!s->noscan) {
       uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
-      push(base, base + s->elemsize);
+      push(m, base, base + s->elemsize);
     }
   }
 }
 
-void fgc_mark_range(uintptr_t lo, uintptr_t hi) { scan(lo, hi); }
+/* Scans [lo, hi) now, on the collecting thread: for memory that may change
+ * as soon as the caller returns (the collector's own stack). */
+void fgc_mark_range(uintptr_t lo, uintptr_t hi) { scan(&markers[0], lo, hi); }
 
-/* Drains the mark stack.  Scanning is memory-bound: the words of an object
- * just popped are rarely in cache.  So entries pass through a small FIFO
- * before they are scanned: an entry is prefetched when it enters and
- * scanned PREFETCH_DEPTH pops later, by which time its first line has
- * arrived (bdwgc and Go's mark loops do the same). */
-#define PREFETCH_DEPTH 8
+/* Queues [lo, hi) as a root to scan during fgc_mark_finish: for memory that
+ * stays put while the world is stopped. */
+void fgc_mark_root(uintptr_t lo, uintptr_t hi) {
+  for (; hi - lo > SCAN_CHUNK; lo += SCAN_CHUNK)
+    push(&markers[0], lo, lo + SCAN_CHUNK);
+  if (lo < hi)
+    push(&markers[0], lo, hi);
+}
 
-void fgc_mark_drain(void) {
+/* Moves the oldest half of m's stack (at most a packet) to the pool, if
+ * some marker is idle and the pool is empty.  In a depth-first walk the
+ * oldest entries are the shallowest, so they carry the most work: a binary
+ * tree's mark stack is only as deep as the tree, and half of it is half of
+ * the remaining tree. */
+static void maybe_share(struct marker *m) {
+  if (m->top < 4 || __atomic_load_n(&pool_count, __ATOMIC_RELAXED) != 0 ||
+      __atomic_load_n(&idle, __ATOMIC_RELAXED) == 0)
+    return;
+  pool_acquire();
+  struct packet *p = pool_empty;
+  if (p)
+    pool_empty = p->next;
+  pool_release();
+  if (!p && !(p = fgc_sysalloc(sizeof *p)))
+    return;
+  size_t n = m->top / 2 < PACKET_ENTRIES ? m->top / 2 : PACKET_ENTRIES;
+  p->n = n;
+  memcpy(p->e, m->stack, n * sizeof *m->stack);
+  memmove(m->stack, m->stack + n, (m->top - n) * sizeof *m->stack);
+  m->top -= n;
+  pool_acquire();
+  p->next = pool_full;
+  pool_full = p;
+  __atomic_add_fetch(&pool_count, 1, __ATOMIC_RELEASE);
+  pool_release();
+}
+
+/* Empties m's stack.  Entries pass through a small FIFO before they are
+ * scanned: an entry is prefetched when it enters and scanned PREFETCH_DEPTH
+ * pops later, by which time its first line has arrived (bdwgc's and Go's
+ * mark loops hide memory latency the same way). */
+static void drain(struct marker *m) {
   struct mark_entry fifo[PREFETCH_DEPTH];
   unsigned head = 0, len = 0;
   for (;;) {
-    while (len < PREFETCH_DEPTH && stack_top > 0) {
-      struct mark_entry e = stack[--stack_top];
+    while (len < PREFETCH_DEPTH && m->top > 0) {
+      struct mark_entry e = m->stack[--m->top];
       if (e.hi - e.lo > SCAN_CHUNK) {
-        push(e.lo + SCAN_CHUNK, e.hi);
+        push(m, e.lo + SCAN_CHUNK, e.hi);
         e.hi = e.lo + SCAN_CHUNK;
       }
       __builtin_prefetch((void *)e.lo);
@@ -128,13 +215,101 @@ void fgc_mark_drain(void) {
     struct mark_entry e = fifo[head];
     head = (head + 1) % PREFETCH_DEPTH;
     len--;
-    scan(e.lo, e.hi);
+    scan(m, e.lo, e.hi);
+    if (m->parallel)
+      maybe_share(m);
   }
+}
+
+/* Takes a packet from the pool into m's stack, or waits until there is one
+ * or the mark is over.  Returns false when it is over. */
+static bool get_work(struct marker *m) {
+  for (;;) {
+    pool_acquire();
+    struct packet *p = pool_full;
+    if (p) {
+      pool_full = p->next;
+      __atomic_sub_fetch(&pool_count, 1, __ATOMIC_RELAXED);
+      pool_release();
+      for (uint64_t i = 0; i < p->n; i++)
+        push(m, p->e[i].lo, p->e[i].hi);
+      pool_acquire();
+      p->next = pool_empty;
+      pool_empty = p;
+      pool_release();
+      return true;
+    }
+    if (++idle == (uint32_t)nmarkers) {
+      __atomic_store_n(&done, true, __ATOMIC_RELEASE);
+      pool_release();
+      return false;
+    }
+    pool_release();
+    for (unsigned spins = 0; !__atomic_load_n(&done, __ATOMIC_ACQUIRE) &&
+                             !__atomic_load_n(&pool_count, __ATOMIC_ACQUIRE);
+         spins++) {
+      if (spins % 64 == 63)
+        sched_yield();
+      else
+        __builtin_ia32_pause();
+    }
+    pool_acquire();
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+      pool_release();
+      return false;
+    }
+    idle--;
+    pool_release();
+  }
+}
+
+static void mark_loop(struct marker *m) {
+  do
+    drain(m);
+  while (get_work(m));
+}
+
+static void *helper_main(void *arg) {
+  int id = (int)(intptr_t)arg;
+  uint32_t seen = 0;
+  for (;;) {
+    while (__atomic_load_n(&mark_gen, __ATOMIC_ACQUIRE) == seen)
+      fgc_prim_futex_wait(&mark_gen, seen);
+    seen = __atomic_load_n(&mark_gen, __ATOMIC_ACQUIRE);
+    if (id < nmarkers) {
+      struct marker *m = &markers[id];
+      m->parallel = true;
+      mark_loop(m);
+    }
+    __atomic_sub_fetch(&helpers_busy, 1, __ATOMIC_RELEASE);
+    fgc_prim_futex_wake(&helpers_busy);
+  }
+  return NULL;
+}
+
+/* Starts helper threads until there are want-1 of them (in a child after
+ * fork, where they do not exist, from none). */
+static void start_helpers(int want) {
+  static pid_t started_in;
+  if (started_in != getpid())
+    helpers_started = 0;
+  for (int id = helpers_started + 1; id < want; id++) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int err = pthread_create(&t, &attr, helper_main, (void *)(intptr_t)id);
+    pthread_attr_destroy(&attr);
+    if (err != 0)
+      break;
+    helpers_started = id;
+  }
+  started_in = getpid();
 }
 
 /* Rescans every marked object of the heap: the recovery from a mark-stack
  * overflow.  Marking is monotone, so scanning an object twice is harmless. */
-static void rescan_marked(void) {
+static void rescan_marked(struct marker *m) {
   struct heap *h = fgc_heap;
   for (uintptr_t p = h->arena_lo; p < h->arena_used;) {
     struct span *s = h->page_map[(p - h->arena_lo) >> PAGE_SHIFT];
@@ -142,23 +317,66 @@ static void rescan_marked(void) {
     if (s->state != SPAN_IN_USE || s->noscan)
       continue;
     for (uint32_t i = 0; i < s->nelems; i++) {
-      if (!bit_get(s->mark_bits, i))
+      if (!s->marks[i])
         continue;
       uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
-      scan(base, base + s->elemsize);
-      fgc_mark_drain();
+      scan(m, base, base + s->elemsize);
+      drain(m);
     }
   }
 }
 
-/* Completes the mark and returns the bytes marked since the last call. */
+/* Completes the mark on every marker and returns the bytes marked since
+ * the last call. */
 size_t fgc_mark_finish(void) {
-  fgc_mark_drain();
-  while (overflowed) {
-    overflowed = false;
-    rescan_marked();
+  struct marker *m0 = &markers[0];
+  int want = fgc_opt.markers;
+  if (want > 1)
+    start_helpers(want);
+  nmarkers = want > 1
+                 ? 1 + (want - 1 < helpers_started ? want - 1 : helpers_started)
+                 : 1;
+  if (nmarkers > 1) {
+    idle = 0;
+    done = false;
+    pool_count = 0;
+    m0->parallel = true;
+    __atomic_store_n(&helpers_busy, (uint32_t)helpers_started,
+                     __ATOMIC_RELEASE);
+    __atomic_add_fetch(&mark_gen, 1, __ATOMIC_RELEASE);
+    fgc_prim_futex_wake(&mark_gen);
+    mark_loop(m0);
+    uint32_t busy;
+    while ((busy = __atomic_load_n(&helpers_busy, __ATOMIC_ACQUIRE)) != 0)
+      fgc_prim_futex_wait(&helpers_busy, busy);
+    m0->parallel = false;
+  } else {
+    drain(m0);
   }
-  size_t n = marked_bytes;
-  marked_bytes = 0;
-  return n;
+  size_t marked = 0;
+  bool overflowed = false;
+  for (int i = 0; i < nmarkers; i++) {
+    marked += markers[i].marked_bytes;
+    markers[i].marked_bytes = 0;
+    overflowed |= markers[i].overflowed;
+    markers[i].overflowed = false;
+  }
+  while (overflowed) {
+    rescan_marked(m0);
+    overflowed = m0->overflowed;
+    m0->overflowed = false;
+  }
+  marked += m0->marked_bytes;
+  m0->marked_bytes = 0;
+  return marked;
+}
+
+int gc_set_markers(int n) {
+  if (n < 1)
+    return GC_ERR_INVALID;
+  fgc_ensure_init();
+  fgc_world_lock();
+  fgc_opt.markers = n > GC_MAX_MARKERS ? GC_MAX_MARKERS : n;
+  fgc_world_unlock();
+  return GC_OK;
 }

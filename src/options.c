@@ -47,6 +47,7 @@ static const struct option options[] = {
     {"suspend_signal", OPT_INT, &fgc_opt.suspend_signal},
     {"fatalerrors", OPT_INT, &fgc_opt.fatalerrors},
     {"checkfinalizers", OPT_INT, &fgc_opt.checkfinalizers},
+    {"markers", OPT_INT, &fgc_opt.markers},
 };
 
 static int parse_size(const char *s, size_t *out) {
@@ -112,6 +113,8 @@ static void set_option(const struct option *o, const char *val) {
   fgc_message("ignoring option %s=%s: not a valid value", o->name, val);
 }
 
+static void parse_debug(const char *dbg);
+
 void fgc_options_init(void) {
   char envname[64];
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
@@ -124,8 +127,17 @@ void fgc_options_init(void) {
       set_option(&options[i], v);
   }
   const char *dbg = getenv("FINALGCDEBUG");
-  if (!dbg)
-    return;
+  if (dbg)
+    parse_debug(dbg);
+  if (fgc_opt.markers <= 0)
+    fgc_opt.markers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (fgc_opt.markers < 1)
+    fgc_opt.markers = 1;
+  if (fgc_opt.markers > GC_MAX_MARKERS)
+    fgc_opt.markers = GC_MAX_MARKERS;
+}
+
+static void parse_debug(const char *dbg) {
   char buf[512];
   snprintf(buf, sizeof buf, "%s", dbg);
   for (char *save, *item = strtok_r(buf, ",", &save); item;

@@ -42,10 +42,16 @@
 #define MIN_RESERVE ((size_t)64 << 20)
 
 static struct fixalloc span_records;
-/* Bitmaps for a span hold alloc_bits and mark_bits side by side; one
- * fixalloc per power-of-two word count up to 16 (1024 slots). */
-#define BITMAP_BUCKETS 5
+/* A span's allocation bits and mark bytes share one record: the bits first,
+ * then one byte per slot.  One fixalloc per power-of-two slot count from
+ * 8 to 1024. */
+#define BITMAP_BUCKETS 8
 static struct fixalloc bitmaps[BITMAP_BUCKETS];
+
+static size_t bucket_slots(int b) { return (size_t)8 << b; }
+static size_t bucket_bytes(int b) {
+  return bucket_slots(b) / 8 + bucket_slots(b);
+}
 
 /* --- span lists -------------------------------------------------------- */
 
@@ -94,32 +100,28 @@ void fgc_list_splice(struct span_list *dst, struct span_list *src) {
 
 /* --- bitmaps ----------------------------------------------------------- */
 
-static int bitmap_bucket(size_t words) {
+static int bitmap_bucket(uint32_t nelems) {
   int b = 0;
-  while (((size_t)1 << b) < words)
+  while (bucket_slots(b) < nelems)
     b++;
   return b;
 }
 
 static int span_alloc_bitmaps(struct span *s) {
-  size_t words = span_bitmap_words(s->nelems);
-  int b = bitmap_bucket(words);
+  int b = bitmap_bucket(s->nelems);
   uint64_t *bits = fgc_fixalloc_alloc(&bitmaps[b]);
   if (!bits)
     return -1;
-  memset(bits, 0, 2 * ((size_t)1 << b) * sizeof(uint64_t));
+  memset(bits, 0, bucket_bytes(b));
   s->alloc_bits = bits;
-  s->mark_bits = bits + ((size_t)1 << b);
+  s->marks = (uint8_t *)bits + bucket_slots(b) / 8;
   return 0;
 }
 
 static void span_free_bitmaps(struct span *s) {
-  int b = bitmap_bucket(span_bitmap_words(s->nelems));
-  /* The two bitmaps trade places at every sweep; the record starts at the
-   * lower of the two. */
-  uint64_t *rec = s->alloc_bits < s->mark_bits ? s->alloc_bits : s->mark_bits;
-  fgc_fixalloc_free(&bitmaps[b], rec);
-  s->alloc_bits = s->mark_bits = NULL;
+  fgc_fixalloc_free(&bitmaps[bitmap_bucket(s->nelems)], s->alloc_bits);
+  s->alloc_bits = NULL;
+  s->marks = NULL;
 }
 
 /* --- the arena --------------------------------------------------------- */
@@ -128,7 +130,7 @@ int fgc_pageheap_init(void) {
   struct heap *h = fgc_heap;
   fgc_fixalloc_init(&span_records, sizeof(struct span));
   for (int b = 0; b < BITMAP_BUCKETS; b++)
-    fgc_fixalloc_init(&bitmaps[b], 2 * ((size_t)1 << b) * sizeof(uint64_t));
+    fgc_fixalloc_init(&bitmaps[b], bucket_bytes(b));
 
   size_t want = fgc_opt.reserve;
   if (fgc_opt.max_heap && fgc_opt.max_heap < want)

@@ -94,22 +94,17 @@ static __attribute__((noinline)) void mark_own_stack(struct gc_thread *t) {
 }
 
 void fgc_roots_mark(void) {
-  for (size_t i = 0; i < segments_len; i++) {
-    fgc_mark_range(segments[i].lo, segments[i].hi);
-    fgc_mark_drain();
-  }
+  for (size_t i = 0; i < segments_len; i++)
+    fgc_mark_root(segments[i].lo, segments[i].hi);
   fgc_lock(&roots_lock);
-  for (size_t i = 0; i < added_len; i++) {
-    fgc_mark_range(added[i].lo, added[i].hi);
-    fgc_mark_drain();
-  }
+  for (size_t i = 0; i < added_len; i++)
+    fgc_mark_root(added[i].lo, added[i].hi);
   fgc_unlock(&roots_lock);
   struct gc_thread *self = fgc_thread_self();
   for (struct gc_thread *t = fgc_threads(); t; t = t->next) {
     if (t == self)
       mark_own_stack(t);
     else
-      fgc_mark_range(fgc_thread_scan_start(t), t->stack_hi);
-    fgc_mark_drain();
+      fgc_mark_root(fgc_thread_scan_start(t), t->stack_hi);
   }
 }

@@ -248,10 +248,9 @@ static void mark_span_specials(struct span *s, void *arg) {
     struct special_finalizer *f = (struct special_finalizer *)sp;
     if (!s->noscan) {
       uintptr_t base = object_base(s, sp->offset);
-      fgc_mark_range(base, base + s->elemsize);
+      fgc_mark_root(base, base + s->elemsize);
     }
-    fgc_mark_range((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1));
-    fgc_mark_drain();
+    fgc_mark_root((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1));
   }
 }
 
@@ -269,7 +268,7 @@ static size_t process_object(struct span *s, struct special **pp, uintptr_t end,
     has_finalizer |= sp->kind == SPECIAL_FINALIZER;
   if (!has_finalizer)
     return 0;
-  bit_set(s->mark_bits, index);
+  s->marks[index] = 1;
   while (*pp && (*pp)->offset < end) {
     struct special *sp = *pp;
     if (sp->kind != SPECIAL_FINALIZER) {
@@ -289,7 +288,7 @@ static void process_span(struct span *s, void *arg) {
   while (*pp) {
     uint32_t index = span_object_index(s, s->base + (*pp)->offset);
     uintptr_t end = (uintptr_t)(index + 1) * s->elemsize;
-    if (bit_get(s->mark_bits, index)) {
+    if (s->marks[index]) {
       while (*pp && (*pp)->offset < end)
         pp = &(*pp)->next;
       continue;
