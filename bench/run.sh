@@ -5,16 +5,21 @@
 #
 #   --dir DIR   where the binaries are (default ../build/release/bench)
 #   --large     bigger workloads (gcbench depths 20/18/18 with a 2M-double
-#               array, allocbench N x5) and R=10
+#               array, allocbench N x5, finbench run N x4) and R=10
 #   --runs R    runs per variant (default 5, or 10 with --large)
 #
-# Every benchmark is built as <bench>-finalgc, -bdwgc, -malloc, -mimalloc;
-# missing binaries are skipped.  The variants run interleaved (A B C D A B C
-# D ...) so that drift in machine load affects them alike.  Each program
-# times its own workload with CLOCK_MONOTONIC and reports its own peak RSS
-# (getrusage ru_maxrss), so no external timing tool is needed.
+# gcbench and allocbench are built as <bench>-finalgc, -bdwgc, -malloc,
+# -mimalloc; finbench (finalizers) as finbench-finalgc, -bdwgc and -go (the
+# Go port, go/finbench), and gives two tables: "pair" (set+clear, ns/pair)
+# and "run" (finalizer throughput, ns per finalized object), with ratios to
+# both bdwgc and Go.  Missing binaries are skipped.  The variants run
+# interleaved (A B C D A B C D ...) so that drift in machine load affects
+# them alike.  Each program times its own workload with CLOCK_MONOTONIC and
+# reports its own peak RSS (getrusage ru_maxrss), so no external timing tool
+# is needed.
 #
-# Exits non-zero if any run fails (crash, damaged data, or timeout).
+# Exits non-zero if any run fails (crash, damaged data, unfinalized objects,
+# or timeout).
 
 set -u
 
@@ -28,7 +33,7 @@ while [ $# -gt 0 ]; do
     --large) large=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -37,18 +42,19 @@ if [ "$large" -eq 1 ]; then
   gcbench_args="20 18 18"
   gcbench_desc="stretch depth 20, long-lived depth 18, trees up to depth 18, 2M doubles"
   alloc_n=100000000
+  fin_n=4000000
   : "${runs:=10}"
 else
   gcbench_args=""
   gcbench_desc="stretch depth 18, long-lived depth 16, trees up to depth 16, 500k doubles"
   alloc_n=20000000
+  fin_n=1000000
   : "${runs:=5}"
 fi
 case $runs in
   ''|*[!0-9]*|0) echo "run.sh: bad --runs '$runs'" >&2; exit 2 ;;
 esac
 
-variants="finalgc bdwgc malloc mimalloc"
 per_run_timeout=300
 if command -v timeout >/dev/null 2>&1; then
   tmo="timeout $per_run_timeout"
@@ -77,43 +83,50 @@ stats() {
     }'
 }
 
-# run_bench NAME KEY UNIT DESC ARGS...
-#   KEY is the figure to compare (time_ms or ns_per_obj), UNIT its label.
+# run_bench TAG PROG KEY UNIT TITLE DESC ARGS...
+#   Runs $dir/PROG-<variant> ARGS for each of $variants, $runs times,
+#   interleaved, and prints a table headed TITLE.  KEY is the figure to
+#   compare (time_ms, ns_per_obj...), UNIT its label; TAG names the table's
+#   temporary files.  Settings, as shell variables:
+#     variants   the variants to run, in order
+#     bases      the variants that get a ratio column ("vs bdwgc"...)
+#     extra      more columns, "key:label:printf-format" each: the median of
+#                key's values ('_' in a label prints as a space; no ':',
+#                '=' nor spaces in a format)
 run_bench() {
-  name=$1 key=$2 unit=$3 desc=$4
-  shift 4
+  tag=$1 prog=$2 key=$3 unit=$4 title=$5 desc=$6
+  shift 6
   present=""
   for v in $variants; do
-    if [ -x "$dir/$name-$v" ]; then
+    if [ -x "$dir/$prog-$v" ]; then
       present="$present $v"
-      : > "$tmp/$name.$v.val"
-      : > "$tmp/$name.$v.gcs"
-      : > "$tmp/$name.$v.rss"
-      rm -f "$tmp/$name.$v.fail"
+      for f in val gcs rss; do : > "$tmp/$tag.$v.$f"; done
+      for e in $extra; do : > "$tmp/$tag.$v.x.${e%%:*}"; done
+      rm -f "$tmp/$tag.$v.fail"
     else
-      echo "($name-$v not built: skipped)"
+      echo "($prog-$v not built: skipped)"
     fi
   done
   if [ -z "$present" ]; then
-    echo "$name: no binaries in $dir"
+    echo "$title: no $prog binaries in $dir"
     status=1
     return
   fi
 
-  printf '%s: %s; %s runs of each variant\n' "$name" "$desc" "$runs"
+  printf '%s: %s; %s runs of each variant\n' "$title" "$desc" "$runs"
   printf '  running'
   r=1
   while [ "$r" -le "$runs" ]; do
     for v in $present; do
-      [ -f "$tmp/$name.$v.fail" ] && continue
-      out=$($tmo "$dir/$name-$v" "$@" 2> "$tmp/err")
+      [ -f "$tmp/$tag.$v.fail" ] && continue
+      out=$($tmo "$dir/$prog-$v" "$@" 2> "$tmp/err")
       rc=$?
       if [ "$rc" -ne 0 ]; then
         what="exit $rc"
         [ "$rc" -eq 124 ] && [ -n "$tmo" ] && what="timed out after ${per_run_timeout}s"
         [ "$rc" -gt 128 ] && [ "$rc" -ne 124 ] && what="killed by signal $((rc - 128))"
-        echo "$what" > "$tmp/$name.$v.fail"
-        printf '\n  %s-%s run %s FAILED (%s):\n' "$name" "$v" "$r" "$what"
+        echo "$what" > "$tmp/$tag.$v.fail"
+        printf '\n  %s-%s run %s FAILED (%s):\n' "$prog" "$v" "$r" "$what"
         { printf '%s\n' "$out"; cat "$tmp/err"; } | sed '/^$/d; s/^/    /' | tail -n 20
         printf '  running'
         status=1
@@ -121,17 +134,20 @@ run_bench() {
       fi
       val=$(field "$key" "$out")
       if [ -z "$val" ]; then
-        echo "bad output" > "$tmp/$name.$v.fail"
-        printf '\n  %s-%s: no %s= in output: %s\n  running' "$name" "$v" "$key" "$out"
+        echo "bad output" > "$tmp/$tag.$v.fail"
+        printf '\n  %s-%s: no %s= in output: %s\n  running' "$prog" "$v" "$key" "$out"
         status=1
         continue
       fi
-      echo "$val" >> "$tmp/$name.$v.val"
-      field gcs "$out" >> "$tmp/$name.$v.gcs"
-      field maxrss_kb "$out" >> "$tmp/$name.$v.rss"
+      echo "$val" >> "$tmp/$tag.$v.val"
+      field gcs "$out" >> "$tmp/$tag.$v.gcs"
+      field maxrss_kb "$out" >> "$tmp/$tag.$v.rss"
+      for e in $extra; do
+        field "${e%%:*}" "$out" >> "$tmp/$tag.$v.x.${e%%:*}"
+      done
       if [ "$v" = mimalloc ] && [ "$r" -eq 1 ] && [ "$(field allocator "$out")" != mimalloc ]; then
         printf '\n  warning: %s-mimalloc uses allocator "%s", not mimalloc\n  running' \
-          "$name" "$(field allocator "$out")"
+          "$prog" "$(field allocator "$out")"
       fi
       printf '.'
     done
@@ -139,35 +155,88 @@ run_bench() {
   done
   printf '\n\n'
 
-  base=""
-  if [ -s "$tmp/$name.bdwgc.val" ] && [ ! -f "$tmp/$name.bdwgc.fail" ]; then
-    base=$(stats "$tmp/$name.bdwgc.val" | cut -d' ' -f1)
-  fi
-  printf '  %-10s %12s %21s %14s %8s %9s\n' variant "median $unit" "min - max $unit" \
-    "peak RSS MiB" GCs "vs bdwgc"
+  # The medians of the ratio bases: "variant=median ..." ("-": none).
+  basevals=""
+  for b in $bases; do
+    m=-
+    if [ -s "$tmp/$tag.$b.val" ] && [ ! -f "$tmp/$tag.$b.fail" ]; then
+      m=$(stats "$tmp/$tag.$b.val" | cut -d' ' -f1)
+    fi
+    basevals="$basevals $b=$m"
+  done
+
+  printf '  %-10s %12s %21s' variant "median $unit" "min - max $unit"
+  for e in $extra; do
+    label=${e#*:}
+    label=${label%%:*}
+    w=${#label}
+    [ "$w" -lt 8 ] && w=8
+    printf " %${w}s" "$(printf '%s' "$label" | tr _ ' ')"
+  done
+  printf ' %14s %8s' "peak RSS MiB" GCs
+  for b in $bases; do printf ' %9s' "vs $b"; done
+  printf '\n'
+
   for v in $present; do
-    if [ -f "$tmp/$name.$v.fail" ]; then
-      printf '  %-10s FAILED (%s)\n' "$v" "$(cat "$tmp/$name.$v.fail")"
+    if [ -f "$tmp/$tag.$v.fail" ]; then
+      printf '  %-10s FAILED (%s)\n' "$v" "$(cat "$tmp/$tag.$v.fail")"
       continue
     fi
     read -r med lo hi <<EOF
-$(stats "$tmp/$name.$v.val")
+$(stats "$tmp/$tag.$v.val")
 EOF
-    rss=$(stats "$tmp/$name.$v.rss" | cut -d' ' -f1)
-    gcs=$(stats "$tmp/$name.$v.gcs" | cut -d' ' -f1)
+    rss=$(stats "$tmp/$tag.$v.rss" | cut -d' ' -f1)
+    gcs=$(stats "$tmp/$tag.$v.gcs" | cut -d' ' -f1)
+    # The extra columns, as "width:format=median" each.
+    xcols=""
+    for e in $extra; do
+      label=${e#*:}
+      fmt=${label#*:}
+      label=${label%%:*}
+      w=${#label}
+      [ "$w" -lt 8 ] && w=8
+      xcols="$xcols $w:$fmt=$(stats "$tmp/$tag.$v.x.${e%%:*}" | cut -d' ' -f1)"
+    done
     awk -v v="$v" -v med="$med" -v lo="$lo" -v hi="$hi" -v rss="$rss" -v gcs="$gcs" \
-        -v base="$base" 'BEGIN {
-      ratio = (base != "" && base > 0) ? sprintf("%.2fx", med / base) : "-"
-      printf "  %-10s %12.2f %21s %14.1f %8g %9s\n",
-             v, med, sprintf("%.2f - %.2f", lo, hi), rss / 1024, gcs, ratio
+        -v xcols="$xcols" -v basevals="$basevals" 'BEGIN {
+      line = sprintf("  %-10s %12.2f %21s", v, med, sprintf("%.2f - %.2f", lo, hi))
+      n = split(xcols, xs, " ")
+      for (i = 1; i <= n; i++) {
+        c = index(xs[i], ":")
+        eq = index(xs[i], "=")
+        w = substr(xs[i], 1, c - 1)
+        f = substr(xs[i], c + 1, eq - c - 1)
+        x = substr(xs[i], eq + 1)
+        line = line sprintf(" %" w "s", x == "-" ? "-" : sprintf(f, x))
+      }
+      line = line sprintf(" %14.1f %8g", rss / 1024, gcs)
+      n = split(basevals, bs, " ")
+      for (i = 1; i <= n; i++) {
+        base = substr(bs[i], index(bs[i], "=") + 1)
+        line = line sprintf(" %9s", (base != "-" && base > 0) ? sprintf("%.2fx", med / base) : "-")
+      }
+      print line
     }'
   done
   echo
 }
 
+variants="finalgc bdwgc malloc mimalloc"
+bases="bdwgc"
+extra=""
 # shellcheck disable=SC2086 # $gcbench_args is a list of arguments
-run_bench gcbench time_ms ms "$gcbench_desc" $gcbench_args
-run_bench allocbench ns_per_obj ns/obj \
+run_bench gcbench gcbench time_ms ms gcbench "$gcbench_desc" $gcbench_args
+run_bench allocbench allocbench ns_per_obj ns/obj allocbench \
   "$alloc_n objects of 16..64 bytes, each dropped at once (malloc: malloc+free)" "$alloc_n"
+
+# finbench: finalgc's finalizers beside bdwgc's and Go's.
+variants="finalgc bdwgc go"
+bases="bdwgc go"
+run_bench finpair finbench pair_ns ns/pair "finalizer set+clear pair (ns/pair)" \
+  "1,000 live 24-byte objects, 1e6 pairs, median of 5 batches" pair
+extra="fin_per_s_M:M_fin/s:%.2f gc_ms:collect_ms:%.1f rounds:rounds:%g alloc_ns:alloc+set_ns:%.1f"
+run_bench finrun finbench ns_per_fin ns/fin "finalizer throughput (ns per finalized object)" \
+  "$fin_n finalizable objects of 16..64 bytes dropped at once, time until all finalizers ran" \
+  run "$fin_n"
 
 exit $status

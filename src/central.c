@@ -232,3 +232,18 @@ void fgc_sweep_large(void) {
   }
   fgc_unlock(&h->lock);
 }
+
+/* For fork: every central lock, then the heap lock (the lock order). */
+void fgc_central_lock_all(void) {
+  struct heap *h = fgc_heap;
+  for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++)
+    fgc_lock(&h->central[spc].lock);
+  fgc_lock(&h->lock);
+}
+
+void fgc_central_unlock_all(void) {
+  struct heap *h = fgc_heap;
+  fgc_unlock(&h->lock);
+  for (int spc = NUM_SPAN_CLASSES - 1; spc >= 1; spc--)
+    fgc_unlock(&h->central[spc].lock);
+}

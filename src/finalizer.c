@@ -204,6 +204,8 @@ void fgc_finalizers_after_gc(uint64_t queued_before) {
   fgc_finalizer_stats(&queued, &run);
   if (queued == queued_before)
     return;
+  if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+    create_fing();
   __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&work_seq);
   void (*fn)(void) = __atomic_load_n(&notifier, __ATOMIC_ACQUIRE);
@@ -235,10 +237,12 @@ void gc_wait_finalizers(void) {
     fgc_finalizer_stats(&queued, &run);
     if (run >= target)
       break;
-    if (__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE)) {
       run_pending();
-    else
+    } else {
+      create_fing();
       gc_do_blocking(wait_for_done, &seen);
+    }
     fgc_finalizer_stats(&queued, &run);
   }
 }
@@ -325,4 +329,16 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
   gc_keep_alive(obj);
   gc_keep_alive(arg);
   return GC_OK;
+}
+
+/* Fork: fin_lock is held across it.  The child has no finalizer thread,
+ * and run_lock may have been held by one: both start afresh, and the
+ * thread is created again when there is work. */
+void fgc_finalizer_fork_prepare(void) { fgc_lock(&fin_lock); }
+void fgc_finalizer_fork_parent(void) { fgc_unlock(&fin_lock); }
+
+void fgc_finalizer_fork_child(void) {
+  fgc_unlock(&fin_lock);
+  pthread_mutex_init(&run_lock, NULL);
+  __atomic_store_n(&fing_created, 0, __ATOMIC_RELEASE);
 }

@@ -42,14 +42,32 @@ void fgc_sysfree(void *p, size_t size) {
   fgc_add_metadata(-(ptrdiff_t)size);
 }
 
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fixalloc *all;
+
 void fgc_fixalloc_init(struct fixalloc *f, size_t size) {
   pthread_mutex_init(&f->lock, NULL);
   f->size = (size + 15) & ~(size_t)15;
   f->free = NULL;
   f->chunk = NULL;
   f->chunk_left = 0;
-  f->inuse = 0;
-  f->mapped = 0;
+  pthread_mutex_lock(&all_lock);
+  f->next = all;
+  all = f;
+  pthread_mutex_unlock(&all_lock);
+}
+
+/* For fork: every fixalloc's lock, held across the fork. */
+void fgc_fixalloc_lock_all(void) {
+  pthread_mutex_lock(&all_lock);
+  for (struct fixalloc *f = all; f; f = f->next)
+    fgc_lock(&f->lock);
+}
+
+void fgc_fixalloc_unlock_all(void) {
+  for (struct fixalloc *f = all; f; f = f->next)
+    fgc_unlock(&f->lock);
+  pthread_mutex_unlock(&all_lock);
 }
 
 /* Takes one record; f->lock held.  NULL when the kernel refuses memory. */
@@ -67,13 +85,11 @@ static void *alloc_locked(struct fixalloc *f) {
         return NULL;
       }
       f->chunk_left = n;
-      f->mapped += n;
     }
     p = f->chunk;
     f->chunk += f->size;
     f->chunk_left -= f->size;
   }
-  f->inuse += f->size;
   return p;
 }
 
@@ -101,12 +117,10 @@ void *fgc_fixalloc_alloc_list(struct fixalloc *f, unsigned n) {
   return head;
 }
 
-void fgc_fixalloc_free_list(struct fixalloc *f, void *head, void *tail,
-                            unsigned n) {
+void fgc_fixalloc_free_list(struct fixalloc *f, void *head, void *tail) {
   fgc_lock(&f->lock);
   *(void **)tail = f->free;
   f->free = head;
-  f->inuse -= n * f->size;
   fgc_unlock(&f->lock);
 }
 
@@ -114,6 +128,5 @@ void fgc_fixalloc_free(struct fixalloc *f, void *p) {
   fgc_lock(&f->lock);
   *(void **)p = f->free;
   f->free = p;
-  f->inuse -= f->size;
   fgc_unlock(&f->lock);
 }

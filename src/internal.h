@@ -397,19 +397,20 @@ FGC_INTERNAL _Noreturn void fgc_fatal(const char *fmt, ...)
 /* "fixalloc.c": fixed-size records from memory the collector never scans. */
 struct fixalloc {
   fgc_mutex lock;
-  size_t size;       /* record size */
-  void *free;        /* free records, linked through their first word */
-  char *chunk;       /* current chunk */
-  size_t chunk_left; /* bytes left in it */
-  size_t inuse;      /* bytes handed out, for statistics */
-  size_t mapped;     /* bytes mapped */
+  size_t size;           /* record size */
+  void *free;            /* free records, linked through their first word */
+  char *chunk;           /* current chunk */
+  size_t chunk_left;     /* bytes left in it */
+  struct fixalloc *next; /* every fixalloc, for fork */
 };
 FGC_INTERNAL void fgc_fixalloc_init(struct fixalloc *f, size_t size);
+FGC_INTERNAL void fgc_fixalloc_lock_all(void);
+FGC_INTERNAL void fgc_fixalloc_unlock_all(void);
 FGC_INTERNAL void *fgc_fixalloc_alloc(struct fixalloc *f);
 FGC_INTERNAL void fgc_fixalloc_free(struct fixalloc *f, void *p);
 FGC_INTERNAL void *fgc_fixalloc_alloc_list(struct fixalloc *f, unsigned n);
 FGC_INTERNAL void fgc_fixalloc_free_list(struct fixalloc *f, void *head,
-                                         void *tail, unsigned n);
+                                         void *tail);
 FGC_INTERNAL void *fgc_sysalloc(size_t size); /* zeroed, page-rounded mmap */
 FGC_INTERNAL void fgc_sysfree(void *p, size_t size);
 FGC_INTERNAL size_t fgc_metadata_bytes(void);
@@ -494,6 +495,19 @@ FGC_INTERNAL int fgc_misuse(int err, const char *call);
 
 /* "checkfin.c": FINALGCDEBUG=checkfinalizers=1 (world stopped). */
 FGC_INTERNAL void fgc_checkfinalizers(void);
+
+/* Fork (world.c drives it): each subsystem holds its locks across fork() so
+ * that the child inherits consistent state, and resets what the child has
+ * no thread for. */
+FGC_INTERNAL void fgc_central_lock_all(void);
+FGC_INTERNAL void fgc_central_unlock_all(void);
+FGC_INTERNAL void fgc_special_lock_all(void);
+FGC_INTERNAL void fgc_special_unlock_all(void);
+FGC_INTERNAL void fgc_finalizer_fork_prepare(void);
+FGC_INTERNAL void fgc_finalizer_fork_parent(void);
+FGC_INTERNAL void fgc_finalizer_fork_child(void);
+FGC_INTERNAL void fgc_roots_lock_all(void);
+FGC_INTERNAL void fgc_roots_unlock_all(void);
 
 /* "collect.c": the collection cycle and pacing. */
 FGC_INTERNAL void fgc_ensure_init(void);

@@ -239,7 +239,7 @@ static bool get_work(struct marker *m) {
       pool_release();
       return true;
     }
-    if (++idle == (uint32_t)nmarkers) {
+    if (__atomic_add_fetch(&idle, 1, __ATOMIC_RELAXED) == (uint32_t)nmarkers) {
       __atomic_store_n(&done, true, __ATOMIC_RELEASE);
       pool_release();
       return false;
@@ -258,7 +258,7 @@ static bool get_work(struct marker *m) {
       pool_release();
       return false;
     }
-    idle--;
+    __atomic_sub_fetch(&idle, 1, __ATOMIC_RELAXED);
     pool_release();
   }
 }
@@ -337,9 +337,9 @@ size_t fgc_mark_finish(void) {
                  ? 1 + (want - 1 < helpers_started ? want - 1 : helpers_started)
                  : 1;
   if (nmarkers > 1) {
-    idle = 0;
-    done = false;
-    pool_count = 0;
+    __atomic_store_n(&idle, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&done, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool_count, 0, __ATOMIC_RELAXED);
     m0->parallel = true;
     __atomic_store_n(&helpers_busy, (uint32_t)helpers_started,
                      __ATOMIC_RELEASE);

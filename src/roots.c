@@ -108,3 +108,6 @@ void fgc_roots_mark(void) {
       fgc_mark_root(fgc_thread_scan_start(t), t->stack_hi);
   }
 }
+
+void fgc_roots_lock_all(void) { fgc_lock(&roots_lock); }
+void fgc_roots_unlock_all(void) { fgc_unlock(&roots_lock); }

@@ -112,7 +112,7 @@ void fgc_special_free(struct special *sp) {
     while (tail->next)
       tail = tail->next;
     keep_tail->next = NULL;
-    fgc_fixalloc_free_list(&special_records, head, tail, RECORD_BATCH);
+    fgc_fixalloc_free_list(&special_records, head, tail);
     c->special_free_len = RECORD_BATCH;
   }
 }
@@ -125,7 +125,7 @@ void fgc_special_cache_release(struct cache *c) {
   struct special *tail = head;
   while (tail->next)
     tail = tail->next;
-  fgc_fixalloc_free_list(&special_records, head, tail, c->special_free_len);
+  fgc_fixalloc_free_list(&special_records, head, tail);
   c->special_free = NULL;
   c->special_free_len = 0;
 }
@@ -307,4 +307,14 @@ size_t fgc_specials_process(void) {
   size_t resurrected = 0;
   fgc_specials_for_each_span(process_span, &resurrected);
   return resurrected;
+}
+
+void fgc_special_lock_all(void) {
+  for (int i = 0; i < SPECIAL_LOCKS; i++)
+    fgc_spin_lock(&special_locks[i]);
+}
+
+void fgc_special_unlock_all(void) {
+  for (int i = 0; i < SPECIAL_LOCKS; i++)
+    fgc_spin_unlock(&special_locks[i]);
 }

@@ -54,10 +54,16 @@ __thread volatile int fgc_suspend_pending
 static void thread_exit(void *arg);
 static void suspend_handler(int sig);
 
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
 void fgc_world_init(void) {
   fgc_fixalloc_init(&thread_records, sizeof(struct gc_thread));
   if (pthread_key_create(&thread_key, thread_exit) != 0)
     fgc_fatal("pthread_key_create failed");
+  if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+    fgc_fatal("pthread_atfork failed");
   if (fgc_prim_install_suspend_handler(fgc_opt.suspend_signal,
                                        suspend_handler) != 0)
     fgc_fatal("cannot install the handler for signal %d",
@@ -285,4 +291,54 @@ int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
    * and that collection must not wait for us. */
   gc_do_blocking(wait_started, &a);
   return 0;
+}
+
+/* --- fork --------------------------------------------------------------- */
+
+/* fork() copies only the calling thread, so every lock another thread
+ * might hold is taken first, in lock order: the child then inherits
+ * consistent state and unlocks it all.  world_lock first means no
+ * collection is under way.  In the child, the other threads are gone: their
+ * records and caches are dropped (a cache's spans go back to the central
+ * lists), and the finalizer and marker threads are started again on
+ * demand. */
+static void fork_prepare(void) {
+  fgc_world_lock();
+  fgc_central_lock_all();
+  fgc_special_lock_all();
+  fgc_finalizer_fork_prepare();
+  fgc_roots_lock_all();
+  fgc_fixalloc_lock_all();
+}
+
+static void unlock_all(void) {
+  fgc_fixalloc_unlock_all();
+  fgc_roots_unlock_all();
+  fgc_special_unlock_all();
+  fgc_central_unlock_all();
+}
+
+static void fork_parent(void) {
+  fgc_finalizer_fork_parent();
+  unlock_all();
+  fgc_world_unlock();
+}
+
+static void fork_child(void) {
+  fgc_finalizer_fork_child();
+  unlock_all();
+  struct gc_thread *self = fgc_self, *t = threads, *next;
+  threads = NULL;
+  for (; t; t = next) {
+    next = t->next;
+    if (t == self) {
+      t->next = threads;
+      threads = t;
+      t->id = pthread_self();
+      continue;
+    }
+    fgc_cache_release(t->cache);
+    fgc_fixalloc_free(&thread_records, t);
+  }
+  fgc_world_unlock();
 }

@@ -1,0 +1,3 @@
+module finalgc-bench
+
+go 1.19
