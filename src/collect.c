@@ -90,6 +90,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   uint64_t t0 = fgc_prim_nanotime();
   fgc_world_stop();
 
+  uint64_t t_stopped = fgc_prim_nanotime();
   for (struct gc_thread *t = fgc_threads(); t; t = t->next)
     fgc_cache_flush(t->cache);
   fgc_roots_mark();
@@ -98,7 +99,9 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   size_t marked = fgc_mark_finish();
   if (fgc_opt.checkfinalizers)
     fgc_checkfinalizers();
+  uint64_t t_marked = fgc_prim_nanotime();
   marked += fgc_specials_process();
+  uint64_t t_specials = fgc_prim_nanotime();
   for (struct gc_thread *t = fgc_threads(); t; t = t->next)
     fgc_cache_drop_freed(t->cache);
 
@@ -128,11 +131,13 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   fgc_unlock(&h->lock);
 
   if (fgc_opt.gctrace)
-    fgc_message("gc %llu @%.3fs: %zu KiB marked, goal %zu KiB, pause %.3f ms, "
-                "%zu KiB mapped",
+    fgc_message("gc %llu @%.3fs: %zu KiB marked, goal %zu KiB, pause %.3f ms "
+                "(stop %.3f, mark %.3f, specials %.3f), %zu KiB mapped",
                 (unsigned long long)h->num_gc, (double)(t0 - start_time) / 1e9,
                 marked >> 10, h->heap_goal == SIZE_MAX ? 0 : h->heap_goal >> 10,
-                (double)pause / 1e6, mapped >> 10);
+                (double)pause / 1e6, (double)(t_stopped - t0) / 1e6,
+                (double)(t_marked - t_stopped) / 1e6,
+                (double)(t_specials - t_marked) / 1e6, mapped >> 10);
 }
 
 /* Zeroes the dead stack just below the caller, where the collector's own

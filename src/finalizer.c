@@ -3,28 +3,32 @@
  * thread (Go's mfinal.go: SetFinalizer, queuefinalizer, createfing,
  * runfinq).
  *
- * The queue.  The collector queues the finalizers of unreachable objects
- * while the world is stopped, into blocks of FINBLOCK_BYTES from memory the
- * collector never scans (finq, newest block first; finc caches empty
- * blocks; allfin lists every block ever made).  Every entry between a
- * block's start and cnt is pending: its obj and arg are roots, so the
- * object and all it reaches stay alive until its finalizer has run.
+ * The queue.  When the collector finds an object with a finalizer
+ * unreachable (world stopped), it moves the finalizer's special record from
+ * the span's list to the tail of the finalizer queue, noting the object's
+ * address in it: queueing copies nothing and allocates nothing.  Queued
+ * records are roots (their obj and arg), so the object and all it reaches
+ * stay alive until its finalizer has run.  Go copies each finalizer into
+ * blocks of a queue instead; moving the record saves the copy and, for a
+ * million dead objects at once, the page faults of a million fresh queue
+ * entries.
  *
  * Running.  One finalizer thread is started, exactly once, by the first
  * gc_set_finalizer with a function (Go's createfing, a compare-and-swap).
  * It sleeps while the queue is empty and wakes when a collection queues
  * work.  Finalizers run one at a time in the order they were queued
  * (run_lock serialises the finalizer thread and gc_run_finalizers), so
- * "every finalizer queued before" is a prefix of what has run.  After
- * each call the entry is cleared and start advances, so that the object is
- * no longer a root.
+ * "every finalizer queued before" is a prefix of what has run.  A runner
+ * takes the whole queue into `running` and advances `running` past a
+ * record before calling it (its obj and arg are then on the runner's
+ * stack), so every record not yet started stays a root.
  *
  * Invariants:
- *   - fin_lock guards finq, finc, allfin and the counters; the collector
- *     appends only while the world is stopped, and a runner only consumes.
- *   - A block's entries [start, cnt) are pending.  The runner stores start
- *     after each call; the collector reads both only with the world
- *     stopped, when no thread is inside a critical section.
+ *   - fin_lock guards finq_head, finq_tail, running and the counters,
+ *     except that the collector appends while the world is stopped, when no
+ *     thread is inside the lock's critical section, without taking it.
+ *   - A record is on the queue, or on a runner's running list, or being
+ *     run (then only the runner's stack holds its obj and arg), or freed.
  *   - No user code runs with fin_lock held; run_lock is not a critical
  *     lock, so a thread running a finalizer can be stopped by a collection
  *     (and the finalizer itself may collect).
@@ -35,27 +39,13 @@
 
 #include "internal.h"
 
-#define FINBLOCK_BYTES 4096
-
-struct finalizer {
-  gc_finalizer_fn fn;
-  void *obj;
-  void *arg;
-};
-
-struct finblock {
-  struct finblock *next;    /* on finq or finc */
-  struct finblock *alllink; /* every block */
-  uint32_t start;           /* first pending entry */
-  uint32_t cnt;             /* entries filled */
-  struct finalizer fin[(FINBLOCK_BYTES - 24) / sizeof(struct finalizer)];
-};
-
 static fgc_mutex fin_lock = FGC_MUTEX_INIT;
-static struct finblock *finq, *finc, *allfin;
+static struct special_finalizer *finq_head, *finq_tail;
+static struct special_finalizer *running; /* what a runner has yet to run */
 static uint64_t fin_queued, fin_run;
-static uint32_t work_seq; /* bumped when work is queued: futex word */
-static uint32_t done_seq; /* bumped when finalizers have run: futex word */
+static uint32_t work_seq;     /* bumped when work is queued: futex word */
+static uint32_t done_seq;     /* bumped when finalizers have run: futex word */
+static uint32_t done_waiters; /* threads in gc_wait_finalizers */
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t fing_created; /* Go's fingStatus&fingCreated */
@@ -63,37 +53,32 @@ static int on_demand;
 static void (*notifier)(void);
 static __thread int in_finalizer __attribute__((tls_model("initial-exec")));
 
+static struct special_finalizer *next_of(const struct special_finalizer *f) {
+  return (struct special_finalizer *)f->s.next;
+}
+
 /* --- queueing (world stopped) ------------------------------------------ */
 
-void fgc_finq_push(gc_finalizer_fn fn, void *obj, void *arg) {
-  fgc_lock(&fin_lock);
-  struct finblock *b = finq;
-  if (!b || b->cnt == sizeof b->fin / sizeof b->fin[0]) {
-    b = finc;
-    if (b) {
-      finc = b->next;
-    } else {
-      b = fgc_sysalloc(sizeof *b);
-      if (!b)
-        fgc_fatal("out of memory queueing a finalizer");
-      b->alllink = allfin;
-      allfin = b;
-    }
-    b->start = b->cnt = 0;
-    b->next = finq;
-    finq = b;
-  }
-  b->fin[b->cnt++] = (struct finalizer){fn, obj, arg};
+/* Appends f, just unlinked from its span, for the object at obj.  Called
+ * with the world stopped: no thread is inside fin_lock's critical section,
+ * so the collector appends without taking it. */
+void fgc_finq_push(struct special_finalizer *f, void *obj) {
+  f->obj = obj;
+  f->s.next = NULL;
+  if (finq_tail)
+    finq_tail->s.next = &f->s;
+  else
+    finq_head = f;
+  finq_tail = f;
   fin_queued++;
-  fgc_unlock(&fin_lock);
 }
 
 /* Pending finalizers are roots: their objects, and their args. */
 void fgc_finq_mark(void) {
-  for (struct finblock *b = allfin; b; b = b->alllink) {
-    for (uint32_t i = b->start; i < b->cnt; i++)
-      fgc_mark_root((uintptr_t)&b->fin[i].obj, (uintptr_t)(&b->fin[i].arg + 1));
-  }
+  for (struct special_finalizer *f = finq_head; f; f = next_of(f))
+    fgc_mark_range((uintptr_t)&f->arg, (uintptr_t)(&f->obj + 1));
+  for (struct special_finalizer *f = running; f; f = next_of(f))
+    fgc_mark_range((uintptr_t)&f->arg, (uintptr_t)(&f->obj + 1));
 }
 
 void fgc_finalizer_stats(uint64_t *queued, uint64_t *run) {
@@ -111,19 +96,19 @@ static void *lock_run(void *arg) {
   return NULL;
 }
 
-/* Takes the whole queue, oldest block first, or NULL. */
-static struct finblock *take_queue(void) {
+/* Counts n more finalizers as run and wakes gc_wait_finalizers callers.
+ * The runner calls it every RUN_BATCH finalizers and at the end of what
+ * it took, so a waiter is woken a few times per long batch, not after
+ * every finalizer. */
+#define RUN_BATCH 4096
+
+static void count_run(uint64_t n) {
   fgc_lock(&fin_lock);
-  struct finblock *b = finq, *oldest_first = NULL;
-  finq = NULL;
+  fin_run += n;
   fgc_unlock(&fin_lock);
-  while (b) {
-    struct finblock *next = b->next;
-    b->next = oldest_first;
-    oldest_first = b;
-    b = next;
-  }
-  return oldest_first;
+  __atomic_add_fetch(&done_seq, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&done_waiters, __ATOMIC_SEQ_CST))
+    fgc_prim_futex_wake(&done_seq);
 }
 
 /* Runs every pending finalizer on the calling thread, in queue order.
@@ -131,29 +116,34 @@ static struct finblock *take_queue(void) {
 static int run_pending(void) {
   gc_do_blocking(lock_run, NULL);
   int ran = 0;
-  struct finblock *b;
-  while ((b = take_queue()) != NULL) {
-    while (b) {
-      struct finblock *next = b->next;
-      uint32_t n = b->cnt - b->start;
-      for (uint32_t i = b->start; i < b->cnt; i++) {
-        struct finalizer f = b->fin[i];
-        in_finalizer = 1;
-        f.fn(f.obj, f.arg);
-        in_finalizer = 0;
-        b->fin[i] = (struct finalizer){NULL, NULL, NULL};
-        __atomic_store_n(&b->start, i + 1, __ATOMIC_RELEASE);
-        gc_keep_alive(f.obj);
+  for (;;) {
+    fgc_lock(&fin_lock);
+    struct special_finalizer *f = finq_head;
+    finq_head = finq_tail = NULL;
+    running = f;
+    fgc_unlock(&fin_lock);
+    if (!f)
+      break;
+    uint64_t n = 0;
+    while (f) {
+      gc_finalizer_fn fn = f->fn;
+      void *obj = f->obj, *arg = f->arg;
+      struct special_finalizer *next = next_of(f);
+      if (next)
+        __builtin_prefetch(next->s.next);
+      __atomic_store_n(&running, next, __ATOMIC_RELEASE);
+      fgc_special_free(&f->s);
+      in_finalizer = 1;
+      fn(obj, arg);
+      in_finalizer = 0;
+      gc_keep_alive(obj);
+      gc_keep_alive(arg);
+      if (++n == RUN_BATCH || !next) {
+        count_run(n);
+        ran += (int)n;
+        n = 0;
       }
-      fgc_lock(&fin_lock);
-      fin_run += n;
-      b->next = finc;
-      finc = b;
-      fgc_unlock(&fin_lock);
-      __atomic_add_fetch(&done_seq, 1, __ATOMIC_RELEASE);
-      fgc_prim_futex_wake(&done_seq);
-      ran += (int)n;
-      b = next;
+      f = next;
     }
   }
   pthread_mutex_unlock(&run_lock);
@@ -220,9 +210,16 @@ int gc_run_finalizers(void) {
   return run_pending();
 }
 
+/* Waits for done_seq to move past seen.  The waiter count is raised
+ * before done_seq is checked again (seq_cst on both sides), so a runner
+ * that bumps done_seq either sees the waiter and wakes it or bumped it
+ * before the check. */
 static void *wait_for_done(void *arg) {
   uint32_t seen = *(uint32_t *)arg;
-  fgc_prim_futex_wait(&done_seq, seen);
+  __atomic_add_fetch(&done_waiters, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&done_seq, __ATOMIC_SEQ_CST) == seen)
+    fgc_prim_futex_wait(&done_seq, seen);
+  __atomic_sub_fetch(&done_waiters, 1, __ATOMIC_SEQ_CST);
   return NULL;
 }
 
@@ -333,11 +330,27 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
 
 /* Fork: fin_lock is held across it.  The child has no finalizer thread,
  * and run_lock may have been held by one: both start afresh, and the
- * thread is created again when there is work. */
+ * thread is created again when there is work.  What a runner had yet to
+ * run goes back to the head of the queue; the finalizer it was running
+ * when the parent forked is the parent's. */
 void fgc_finalizer_fork_prepare(void) { fgc_lock(&fin_lock); }
 void fgc_finalizer_fork_parent(void) { fgc_unlock(&fin_lock); }
 
 void fgc_finalizer_fork_child(void) {
+  if (running) {
+    struct special_finalizer *last = running;
+    while (next_of(last))
+      last = next_of(last);
+    last->s.next = &finq_head->s;
+    if (!finq_head)
+      finq_tail = last;
+    finq_head = running;
+    running = NULL;
+  }
+  uint64_t pending = 0;
+  for (struct special_finalizer *f = finq_head; f; f = next_of(f))
+    pending++;
+  fin_queued = fin_run + pending;
   fgc_unlock(&fin_lock);
   pthread_mutex_init(&run_lock, NULL);
   __atomic_store_n(&fing_created, 0, __ATOMIC_RELEASE);

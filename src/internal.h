@@ -259,6 +259,7 @@ struct special_finalizer {
   struct special s;
   gc_finalizer_fn fn;
   void *arg; /* kept alive while the finalizer is set */
+  void *obj; /* once queued: the object (finalizer.c) */
 };
 
 /* A doubly linked list of spans with a count. */
@@ -486,7 +487,7 @@ FGC_INTERNAL void fgc_specials_mark(void);               /* world stopped */
 FGC_INTERNAL size_t fgc_specials_process(void);          /* world stopped */
 
 /* "finalizer.c" */
-FGC_INTERNAL void fgc_finq_push(gc_finalizer_fn fn, void *obj, void *arg);
+FGC_INTERNAL void fgc_finq_push(struct special_finalizer *f, void *obj);
 FGC_INTERNAL void fgc_finq_mark(void); /* world stopped */
 FGC_INTERNAL void fgc_finalizers_after_gc(uint64_t queued_before);
 FGC_INTERNAL void fgc_finalizer_stats(uint64_t *queued, uint64_t *run);

@@ -56,9 +56,11 @@ struct packet {
   struct mark_entry e[PACKET_ENTRIES];
 };
 
+/* A marker's stack is a deque: it pushes and pops at top, and gives its
+ * oldest entries away from bottom.  Entries are [bottom, top). */
 struct marker {
   struct mark_entry *stack;
-  size_t top, cap;
+  size_t bottom, top, cap;
   size_t marked_bytes;
   bool overflowed;
   bool parallel; /* other markers run: share work */
@@ -97,7 +99,16 @@ static void pool_release(void) {
   __atomic_store_n(&pool_lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Makes room at the top: by sliding the entries down over the space given
+ * away at the bottom, or by doubling. */
 static bool grow_stack(struct marker *m) {
+  if (m->bottom > m->cap / 2) {
+    memmove(m->stack, m->stack + m->bottom,
+            (m->top - m->bottom) * sizeof *m->stack);
+    m->top -= m->bottom;
+    m->bottom = 0;
+    return true;
+  }
   size_t ncap = m->cap ? m->cap * 2 : MARK_STACK_INITIAL;
   if (ncap > fgc_opt.mark_stack_max && m->cap)
     return false;
@@ -105,9 +116,11 @@ static bool grow_stack(struct marker *m) {
   if (!n)
     return false;
   if (m->stack) {
-    memcpy(n, m->stack, m->top * sizeof *n);
+    memcpy(n, m->stack + m->bottom, (m->top - m->bottom) * sizeof *n);
     fgc_sysfree(m->stack, m->cap * sizeof *m->stack);
   }
+  m->top -= m->bottom;
+  m->bottom = 0;
   m->stack = n;
   m->cap = ncap;
   return true;
@@ -171,7 +184,8 @@ void fgc_mark_root(uintptr_t lo, uintptr_t hi) {
  * tree's mark stack is only as deep as the tree, and half of it is half of
  * the remaining tree. */
 static void maybe_share(struct marker *m) {
-  if (m->top < 4 || __atomic_load_n(&pool_count, __ATOMIC_RELAXED) != 0 ||
+  if (m->top - m->bottom < 4 ||
+      __atomic_load_n(&pool_count, __ATOMIC_RELAXED) != 0 ||
       __atomic_load_n(&idle, __ATOMIC_RELAXED) == 0)
     return;
   pool_acquire();
@@ -181,11 +195,11 @@ static void maybe_share(struct marker *m) {
   pool_release();
   if (!p && !(p = fgc_sysalloc(sizeof *p)))
     return;
-  size_t n = m->top / 2 < PACKET_ENTRIES ? m->top / 2 : PACKET_ENTRIES;
+  size_t depth = m->top - m->bottom;
+  size_t n = depth / 2 < PACKET_ENTRIES ? depth / 2 : PACKET_ENTRIES;
   p->n = n;
-  memcpy(p->e, m->stack, n * sizeof *m->stack);
-  memmove(m->stack, m->stack + n, (m->top - n) * sizeof *m->stack);
-  m->top -= n;
+  memcpy(p->e, m->stack + m->bottom, n * sizeof *m->stack);
+  m->bottom += n;
   pool_acquire();
   p->next = pool_full;
   pool_full = p;
@@ -201,8 +215,10 @@ static void drain(struct marker *m) {
   struct mark_entry fifo[PREFETCH_DEPTH];
   unsigned head = 0, len = 0;
   for (;;) {
-    while (len < PREFETCH_DEPTH && m->top > 0) {
+    while (len < PREFETCH_DEPTH && m->top > m->bottom) {
       struct mark_entry e = m->stack[--m->top];
+      if (m->top == m->bottom)
+        m->top = m->bottom = 0;
       if (e.hi - e.lo > SCAN_CHUNK) {
         push(m, e.lo + SCAN_CHUNK, e.hi);
         e.hi = e.lo + SCAN_CHUNK;

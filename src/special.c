@@ -248,9 +248,9 @@ static void mark_span_specials(struct span *s, void *arg) {
     struct special_finalizer *f = (struct special_finalizer *)sp;
     if (!s->noscan) {
       uintptr_t base = object_base(s, sp->offset);
-      fgc_mark_root(base, base + s->elemsize);
+      fgc_mark_range(base, base + s->elemsize);
     }
-    fgc_mark_root((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1));
+    fgc_mark_range((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1));
   }
 }
 
@@ -275,9 +275,8 @@ static size_t process_object(struct span *s, struct special **pp, uintptr_t end,
       pp = &sp->next;
       continue;
     }
-    struct special_finalizer *f = (struct special_finalizer *)sp;
-    fgc_finq_push(f->fn, (void *)(s->base + sp->offset), f->arg);
-    fgc_special_free(unlink_at(s, pp));
+    void *obj = (void *)(s->base + sp->offset);
+    fgc_finq_push((struct special_finalizer *)unlink_at(s, pp), obj);
   }
   return s->elemsize;
 }
