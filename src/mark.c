@@ -44,7 +44,7 @@
 #define SCAN_CHUNK ((uintptr_t)128 << 10)
 #define MARK_STACK_INITIAL 65536
 #define PACKET_ENTRIES 254 /* a packet is 4 KiB */
-#define PREFETCH_DEPTH 8
+#define PREFETCH_DEPTH 16
 
 struct mark_entry {
   uintptr_t lo, hi;
@@ -57,8 +57,10 @@ struct packet {
 };
 
 /* A marker's stack is a deque: it pushes and pops at top, and gives its
- * oldest entries away from bottom.  Entries are [bottom, top). */
-struct marker {
+ * oldest entries away from bottom.  Entries are [bottom, top).  Each
+ * marker's record has cache lines of its own: markers update theirs on
+ * every object, and sharing a line would make them take turns. */
+struct __attribute__((aligned(128))) marker {
   struct mark_entry *stack;
   size_t bottom, top, cap;
   size_t marked_bytes;
@@ -142,6 +144,10 @@ NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
   const uintptr_t arena = h->arena_lo;
   const uintptr_t arena_len = h->arena_used - arena;
   struct span **const map = h->page_map;
+  /* The stack's top and the byte count live in registers for the loop: a
+   * mark is a byte store, which the compiler must assume aliases m. */
+  struct mark_entry *stack = m->stack;
+  size_t top = m->top, cap = m->cap, marked = 0;
   lo = (lo + WORD_SIZE - 1) & ~(WORD_SIZE - 1);
   for (uintptr_t p = lo; p + WORD_SIZE <= hi; p += WORD_SIZE) {
     uintptr_t w = *(const uintptr_t *)p;
@@ -156,13 +162,25 @@ NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
     uint8_t *mark = &s->marks[i];
     if (*mark || !span_slot_allocated(s, i))
       continue;
+    size_t size = s->elemsize;
+    uintptr_t base = s->base + (uintptr_t)i * size;
+    bool noscan = s->noscan;
     *mark = 1;
-    m->marked_bytes += s->elemsize;
-    if (!s->noscan) {
-      uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
-      push(m, base, base + s->elemsize);
+    marked += size;
+    if (noscan)
+      continue;
+    if (likely(top < cap)) {
+      stack[top++] = (struct mark_entry){base, base + size};
+    } else {
+      m->top = top;
+      push(m, base, base + size);
+      stack = m->stack;
+      top = m->top;
+      cap = m->cap;
     }
   }
+  m->top = top;
+  m->marked_bytes += marked;
 }
 
 /* Scans [lo, hi) now, on the collecting thread: for memory that may change
