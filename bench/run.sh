@@ -5,18 +5,24 @@
 #
 #   --dir DIR   where the binaries are (default ../build/release/bench)
 #   --large     bigger workloads (gcbench depths 20/18/18 with a 2M-double
-#               array, allocbench N x5, finbench run N x4) and R=10
-#   --runs R    runs per variant (default 5, or 10 with --large)
+#               array, allocbench N x5, finbench run N x4, mtalloc 50M
+#               allocations per thread, pause tree depth 24: 1 GiB) and R=10
+#               (pause: 3)
+#   --runs R    runs per variant (default 5, or 10 with --large; mtalloc 3
+#               and pause 2 by default, 3 with --large)
 #
-# gcbench and allocbench are built as <bench>-finalgc, -bdwgc, -malloc,
-# -mimalloc; finbench (finalizers) as finbench-finalgc, -bdwgc and -go (the
-# Go port, go/finbench), and gives two tables: "pair" (set+clear, ns/pair)
-# and "run" (finalizer throughput, ns per finalized object), with ratios to
-# both bdwgc and Go.  Missing binaries are skipped.  The variants run
-# interleaved (A B C D A B C D ...) so that drift in machine load affects
-# them alike.  Each program times its own workload with CLOCK_MONOTONIC and
-# reports its own peak RSS (getrusage ru_maxrss), so no external timing tool
-# is needed.
+# gcbench, allocbench and mtalloc are built as <bench>-finalgc, -bdwgc,
+# -malloc, -mimalloc; finbench (finalizers) as finbench-finalgc, -bdwgc and
+# -go (the Go port, go/finbench), and gives two tables: "pair" (set+clear,
+# ns/pair) and "run" (finalizer throughput, ns per finalized object), with
+# ratios to both bdwgc and Go; pause as pause-finalgc and -bdwgc.  mtalloc
+# runs each variant with 1 and 2 threads, pause with 1 and 2 markers: one
+# row per variant and count, ratios to bdwgc with the same count, and the
+# speedup of each row over the same variant's count of 1.  Missing
+# binaries are skipped.  The variants run interleaved (A B C D A B C D ...)
+# so that drift in machine load affects them alike.  Each program times its
+# own workload with CLOCK_MONOTONIC and reports its own peak RSS (getrusage
+# ru_maxrss), so no external timing tool is needed.
 #
 # Exits non-zero if any run fails (crash, damaged data, unfinalized objects,
 # or timeout).
@@ -33,7 +39,7 @@ while [ $# -gt 0 ]; do
     --large) large=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -43,12 +49,20 @@ if [ "$large" -eq 1 ]; then
   gcbench_desc="stretch depth 20, long-lived depth 18, trees up to depth 18, 2M doubles"
   alloc_n=100000000
   fin_n=4000000
+  mt_n=50000000
+  pause_depth=24
+  mt_runs=${runs:-10}
+  pause_runs=${runs:-3}
   : "${runs:=10}"
 else
   gcbench_args=""
   gcbench_desc="stretch depth 18, long-lived depth 16, trees up to depth 16, 500k doubles"
   alloc_n=20000000
   fin_n=1000000
+  mt_n=10000000
+  pause_depth=22
+  mt_runs=${runs:-3}
+  pause_runs=${runs:-2}
   : "${runs:=5}"
 fi
 case $runs in
@@ -93,16 +107,30 @@ stats() {
 #     extra      more columns, "key:label:printf-format" each: the median of
 #                key's values ('_' in a label prints as a space; no ':',
 #                '=' nor spaces in a format)
+#     params     empty, or a list of values (thread or marker counts): each
+#                variant then runs once per value, given as its first
+#                argument (before ARGS), and gets one row per value,
+#                labelled "<variant> $pname=<value>"; its ratio columns
+#                compare with the base variant at the same value, and a
+#                "speedup" column gives the median at the first value over
+#                the row's (KEY being a time: how many times faster)
+#     pname      the label of the parameter ("T", "m"...)
 run_bench() {
   tag=$1 prog=$2 key=$3 unit=$4 title=$5 desc=$6
   shift 6
-  present=""
+  # A configuration is a variant, or "variant_value" with $params.
+  present="" width=10
   for v in $variants; do
     if [ -x "$dir/$prog-$v" ]; then
-      present="$present $v"
-      for f in val gcs rss; do : > "$tmp/$tag.$v.$f"; done
-      for e in $extra; do : > "$tmp/$tag.$v.x.${e%%:*}"; done
-      rm -f "$tmp/$tag.$v.fail"
+      for c in ${params:-$v}; do
+        [ -n "$params" ] && c=${v}_$c
+        present="$present $c"
+        for f in val gcs rss; do : > "$tmp/$tag.$c.$f"; done
+        for e in $extra; do : > "$tmp/$tag.$c.x.${e%%:*}"; done
+        rm -f "$tmp/$tag.$c.fail"
+        label=$(cfg_label "$c")
+        [ "${#label}" -gt "$width" ] && width=${#label}
+      done
     else
       echo "($prog-$v not built: skipped)"
     fi
@@ -113,20 +141,24 @@ run_bench() {
     return
   fi
 
-  printf '%s: %s; %s runs of each variant\n' "$title" "$desc" "$runs"
+  printf '%s: %s; %s runs of each %s\n' "$title" "$desc" "$runs" \
+    "$([ -n "$params" ] && echo configuration || echo variant)"
   printf '  running'
   r=1
   while [ "$r" -le "$runs" ]; do
-    for v in $present; do
-      [ -f "$tmp/$tag.$v.fail" ] && continue
-      out=$($tmo "$dir/$prog-$v" "$@" 2> "$tmp/err")
+    for c in $present; do
+      [ -f "$tmp/$tag.$c.fail" ] && continue
+      v=${c%%_*}
+      p=""
+      [ "$c" != "$v" ] && p=${c#*_}
+      out=$($tmo "$dir/$prog-$v" ${p:+"$p"} "$@" 2> "$tmp/err")
       rc=$?
       if [ "$rc" -ne 0 ]; then
         what="exit $rc"
         [ "$rc" -eq 124 ] && [ -n "$tmo" ] && what="timed out after ${per_run_timeout}s"
         [ "$rc" -gt 128 ] && [ "$rc" -ne 124 ] && what="killed by signal $((rc - 128))"
-        echo "$what" > "$tmp/$tag.$v.fail"
-        printf '\n  %s-%s run %s FAILED (%s):\n' "$prog" "$v" "$r" "$what"
+        echo "$what" > "$tmp/$tag.$c.fail"
+        printf '\n  %s-%s%s run %s FAILED (%s):\n' "$prog" "$v" "${p:+ $p}" "$r" "$what"
         { printf '%s\n' "$out"; cat "$tmp/err"; } | sed '/^$/d; s/^/    /' | tail -n 20
         printf '  running'
         status=1
@@ -134,16 +166,16 @@ run_bench() {
       fi
       val=$(field "$key" "$out")
       if [ -z "$val" ]; then
-        echo "bad output" > "$tmp/$tag.$v.fail"
+        echo "bad output" > "$tmp/$tag.$c.fail"
         printf '\n  %s-%s: no %s= in output: %s\n  running' "$prog" "$v" "$key" "$out"
         status=1
         continue
       fi
-      echo "$val" >> "$tmp/$tag.$v.val"
-      field gcs "$out" >> "$tmp/$tag.$v.gcs"
-      field maxrss_kb "$out" >> "$tmp/$tag.$v.rss"
+      echo "$val" >> "$tmp/$tag.$c.val"
+      field gcs "$out" >> "$tmp/$tag.$c.gcs"
+      field maxrss_kb "$out" >> "$tmp/$tag.$c.rss"
       for e in $extra; do
-        field "${e%%:*}" "$out" >> "$tmp/$tag.$v.x.${e%%:*}"
+        field "${e%%:*}" "$out" >> "$tmp/$tag.$c.x.${e%%:*}"
       done
       if [ "$v" = mimalloc ] && [ "$r" -eq 1 ] && [ "$(field allocator "$out")" != mimalloc ]; then
         printf '\n  warning: %s-mimalloc uses allocator "%s", not mimalloc\n  running' \
@@ -155,17 +187,7 @@ run_bench() {
   done
   printf '\n\n'
 
-  # The medians of the ratio bases: "variant=median ..." ("-": none).
-  basevals=""
-  for b in $bases; do
-    m=-
-    if [ -s "$tmp/$tag.$b.val" ] && [ ! -f "$tmp/$tag.$b.fail" ]; then
-      m=$(stats "$tmp/$tag.$b.val" | cut -d' ' -f1)
-    fi
-    basevals="$basevals $b=$m"
-  done
-
-  printf '  %-10s %12s %21s' variant "median $unit" "min - max $unit"
+  printf "  %-${width}s %12s %21s" variant "median $unit" "min - max $unit"
   for e in $extra; do
     label=${e#*:}
     label=${label%%:*}
@@ -175,18 +197,22 @@ run_bench() {
   done
   printf ' %14s %8s' "peak RSS MiB" GCs
   for b in $bases; do printf ' %9s' "vs $b"; done
+  [ -n "$params" ] && printf ' %9s' speedup
   printf '\n'
 
-  for v in $present; do
-    if [ -f "$tmp/$tag.$v.fail" ]; then
-      printf '  %-10s FAILED (%s)\n' "$v" "$(cat "$tmp/$tag.$v.fail")"
+  for c in $present; do
+    if [ -f "$tmp/$tag.$c.fail" ]; then
+      printf "  %-${width}s FAILED (%s)\n" "$(cfg_label "$c")" "$(cat "$tmp/$tag.$c.fail")"
       continue
     fi
+    v=${c%%_*}
+    p=""
+    [ "$c" != "$v" ] && p=${c#*_}
     read -r med lo hi <<EOF
-$(stats "$tmp/$tag.$v.val")
+$(stats "$tmp/$tag.$c.val")
 EOF
-    rss=$(stats "$tmp/$tag.$v.rss" | cut -d' ' -f1)
-    gcs=$(stats "$tmp/$tag.$v.gcs" | cut -d' ' -f1)
+    rss=$(stats "$tmp/$tag.$c.rss" | cut -d' ' -f1)
+    gcs=$(stats "$tmp/$tag.$c.gcs" | cut -d' ' -f1)
     # The extra columns, as "width:format=median" each.
     xcols=""
     for e in $extra; do
@@ -195,11 +221,21 @@ EOF
       label=${label%%:*}
       w=${#label}
       [ "$w" -lt 8 ] && w=8
-      xcols="$xcols $w:$fmt=$(stats "$tmp/$tag.$v.x.${e%%:*}" | cut -d' ' -f1)"
+      xcols="$xcols $w:$fmt=$(stats "$tmp/$tag.$c.x.${e%%:*}" | cut -d' ' -f1)"
     done
-    awk -v v="$v" -v med="$med" -v lo="$lo" -v hi="$hi" -v rss="$rss" -v gcs="$gcs" \
-        -v xcols="$xcols" -v basevals="$basevals" 'BEGIN {
-      line = sprintf("  %-10s %12.2f %21s", v, med, sprintf("%.2f - %.2f", lo, hi))
+    # The medians to divide by, as "name=median ..." ("-": none): each
+    # ratio base at this row's parameter, then this variant at the first
+    # parameter (the speedup's).
+    basevals=""
+    for b in $bases; do
+      basevals="$basevals $b=$(cfg_median "$tag" "$b${p:+_$p}")"
+    done
+    if [ -n "$params" ]; then
+      basevals="$basevals speedup=$(cfg_median "$tag" "${v}_${params%% *}")"
+    fi
+    awk -v v="$(cfg_label "$c")" -v width="$width" -v med="$med" -v lo="$lo" -v hi="$hi" \
+        -v rss="$rss" -v gcs="$gcs" -v xcols="$xcols" -v basevals="$basevals" 'BEGIN {
+      line = sprintf("  %-" width "s %12.2f %21s", v, med, sprintf("%.2f - %.2f", lo, hi))
       n = split(xcols, xs, " ")
       for (i = 1; i <= n; i++) {
         c = index(xs[i], ":")
@@ -212,8 +248,15 @@ EOF
       line = line sprintf(" %14.1f %8g", rss / 1024, gcs)
       n = split(basevals, bs, " ")
       for (i = 1; i <= n; i++) {
+        name = substr(bs[i], 1, index(bs[i], "=") - 1)
         base = substr(bs[i], index(bs[i], "=") + 1)
-        line = line sprintf(" %9s", (base != "-" && base > 0) ? sprintf("%.2fx", med / base) : "-")
+        if (base == "-" || base <= 0 || med <= 0)
+          cell = "-"
+        else if (name == "speedup")
+          cell = sprintf("%.2fx", base / med)
+        else
+          cell = sprintf("%.2fx", med / base)
+        line = line sprintf(" %9s", cell)
       }
       print line
     }'
@@ -221,9 +264,29 @@ EOF
   echo
 }
 
+# cfg_label CONFIG: "variant", or "variant $pname=value" for "variant_value".
+cfg_label() {
+  case $1 in
+    *_*) printf '%s %s=%s' "${1%%_*}" "$pname" "${1#*_}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
+# cfg_median TAG CONFIG: the median of CONFIG's figures in table TAG, or "-"
+# if it has none (not built, or failed).
+cfg_median() {
+  if [ -s "$tmp/$1.$2.val" ] && [ ! -f "$tmp/$1.$2.fail" ]; then
+    stats "$tmp/$1.$2.val" | cut -d' ' -f1
+  else
+    echo -
+  fi
+}
+
 variants="finalgc bdwgc malloc mimalloc"
 bases="bdwgc"
 extra=""
+params=""
+pname=""
 # shellcheck disable=SC2086 # $gcbench_args is a list of arguments
 run_bench gcbench gcbench time_ms ms gcbench "$gcbench_desc" $gcbench_args
 run_bench allocbench allocbench ns_per_obj ns/obj allocbench \
@@ -238,5 +301,30 @@ extra="fin_per_s_M:M_fin/s:%.2f gc_ms:collect_ms:%.1f rounds:rounds:%g alloc_ns:
 run_bench finrun finbench ns_per_fin ns/fin "finalizer throughput (ns per finalized object)" \
   "$fin_n finalizable objects of 16..64 bytes dropped at once, time until all finalizers ran" \
   run "$fin_n"
+
+# mtalloc: 1 and 2 threads allocating at once.
+all_runs=$runs
+runs=$mt_runs
+variants="finalgc bdwgc malloc mimalloc"
+bases="bdwgc"
+params="1 2"
+pname="T"
+extra="mallocs_per_s_M:Mallocs/s:%.1f"
+run_bench mtalloc mtalloc ns_per_alloc ns/alloc \
+  "mtalloc (multi-threaded allocation, ns of wall time per allocation)" \
+  "T threads x $mt_n objects of 16..64 bytes, last 1,000 of each thread kept in a ring on its stack (malloc: freed on leaving it); speedup = throughput over T=1" \
+  "$mt_n"
+
+# pause: full collections of a big live tree with 1 and 2 markers.
+runs=$pause_runs
+variants="finalgc bdwgc"
+params="1 2"
+pname="m"
+extra="collect_ms:collect_ms:%.1f pause_ms:STW_ms:%.1f ms_per_gib:ms/GiB:%.0f heap_mib:live_MiB:%.0f"
+run_bench pause pause cmp_ms ms \
+  "pause (full collection of a live binary tree; finalgc: stop-the-world pause, bdwgc: GC_gcollect time)" \
+  "depth $pause_depth ($(( (1 << (pause_depth + 1)) - 1 )) nodes of 24 bytes), median of 5 collections per run; m markers; speedup = m=1 time over this row's" \
+  "$pause_depth"
+runs=$all_runs
 
 exit $status

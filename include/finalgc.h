@@ -43,7 +43,13 @@ enum {
   GC_ERR_NOMEM = 5,         /* "out of memory" */
   GC_ERR_NOT_FOUND = 6,     /* "not found" */
   GC_ERR_FINALIZER_SET = 7, /* "finalizer already set" */
+  GC_ERR_PTR_IS_ARG = 8,    /* "ptr is equal to arg, cleanup will never run" */
+  GC_ERR_PTR_IN_ARG = 9,    /* "ptr is within arg, cleanup will never run" */
 };
+
+/* The error of the last call on this thread that failed without returning
+ * an error code (gc_add_cleanup, gc_weak_make), or GC_OK if none has. */
+GC_API int gc_last_error(void);
 
 /* Returns a static, human-readable description of an error code. */
 GC_API const char *gc_strerror(int err);
@@ -192,19 +198,105 @@ GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg);
  * once (a finalizer cannot wait for itself). */
 GC_API void gc_wait_finalizers(void);
 
-/* on != 0: no finalizer thread runs finalizers; the program runs them with
- * gc_run_finalizers on a thread of its choosing (interpreters that are not
- * thread-safe; bdwgc's finalize-on-demand).  on == 0 (the default): the
- * finalizer thread runs them. */
+/* on != 0: no finalizer or cleanup thread runs anything; the program runs
+ * finalizers and cleanups with gc_run_finalizers on a thread of its
+ * choosing (interpreters that are not thread-safe; bdwgc's
+ * finalize-on-demand).  on == 0 (the default): the finalizer and cleanup
+ * threads run them. */
 GC_API void gc_set_finalize_on_demand(int on);
 
 /* fn is called, on the thread that ran the collection and with no lock
- * held, after every collection that queued finalizers. */
+ * held, after every collection that queued finalizers or cleanups. */
 GC_API void gc_set_finalizer_notifier(void (*fn)(void));
 
-/* Runs the pending finalizers on the calling thread; returns how many ran.
- * Finalizers never run concurrently with each other. */
+/* Runs the pending finalizers, then the pending cleanups, on the calling
+ * thread; returns how many ran.  Finalizers never run concurrently with
+ * each other. */
 GC_API int gc_run_finalizers(void);
+
+/* ------------------------------------------------------------------------
+ * Cleanups: Go's runtime.AddCleanup (Go 1.24-1.26).
+ *
+ * gc_add_cleanup(ptr, fn, arg) asks for fn(arg) to be called some time
+ * after the object ptr points into becomes unreachable:
+ *   - No resurrection: fn gets arg, never ptr, and the object is freed by
+ *     the collection that queues its cleanups, so one collection frees it.
+ *   - Several cleanups may be attached to one object, at its start or at
+ *     any interior pointer; they run in no particular order, and a cycle
+ *     of objects does not stop them (unlike finalizers).
+ *   - If ptr is reachable from arg, the cleanup never runs: arg == ptr is
+ *     refused (GC_ERR_PTR_IS_ARG), and so is arg pointing anywhere into
+ *     ptr's object (GC_ERR_PTR_IN_ARG), except inside a tiny block, which
+ *     holds several objects.  Indirect paths are reported by
+ *     FINALGCDEBUG=checkfinalizers=1.  arg itself is kept alive while the
+ *     cleanup is set.
+ *   - An object with a finalizer and cleanups: the finalizer runs first;
+ *     the cleanups run once the object is unreachable again without one.
+ *   - Cleanups run on cleanup threads (max(CPUs/4, 1) of them, started on
+ *     first use), possibly concurrently with each other; with
+ *     finalize-on-demand, gc_run_finalizers runs them instead.  A cleanup
+ *     that blocks holds up the others on its thread.
+ *   - Globals and the zero-size address: accepted and ignored (an empty
+ *     handle).  Nothing guarantees that cleanups run before exit.
+ *   - gc_free on an object cancels its cleanups.
+ * ---------------------------------------------------------------------- */
+
+typedef void (*gc_cleanup_fn)(void *arg);
+
+/* A handle to one cleanup: it names the cleanup, and does not keep the
+ * object alive.  id == 0 is the empty handle. */
+typedef struct gc_cleanup {
+  uint64_t id;   /* unique, never reused */
+  uintptr_t ptr; /* the object, hidden from the collector */
+} gc_cleanup;
+
+/* Attaches a cleanup.  On error returns the empty handle and sets
+ * gc_last_error: GC_ERR_INVALID (NULL ptr or fn), GC_ERR_NOT_IN_HEAP,
+ * GC_ERR_PTR_IS_ARG, GC_ERR_PTR_IN_ARG, GC_ERR_NOMEM.  With
+ * FINALGCDEBUG=fatalerrors=1 the errors abort with their text. */
+GC_API gc_cleanup gc_add_cleanup(void *ptr, gc_cleanup_fn fn, void *arg);
+
+/* Cancels that cleanup, and only that one.  Idempotent, and does nothing
+ * once the cleanup has been queued to run, nor for the empty handle.  To be
+ * sure it cancels, keep the object reachable across the call. */
+GC_API void gc_cleanup_stop(gc_cleanup c);
+
+/* Returns once every cleanup queued before the call has returned: after
+ * `gc_collect(); gc_wait_cleanups();` the cleanups of every object that
+ * collection found unreachable have run.  With finalize-on-demand it runs
+ * them on the calling thread; called from a cleanup, it returns at once. */
+GC_API void gc_wait_cleanups(void);
+
+/* ------------------------------------------------------------------------
+ * Weak pointers: Go's package weak (Go 1.24+).
+ *
+ * gc_weak_make(ptr) returns the canonical weak handle for ptr: two calls
+ * with the same pointer return the same handle, before and after
+ * collections; different fields of one object give different handles.
+ * gc_weak_value(w) returns the original pointer while the object is
+ * reachable, and NULL from the collection that finds it unreachable on:
+ *   - in the same collection that queues its finalizer, before the
+ *     finalizer runs; it stays NULL if the finalizer resurrects the object,
+ *     and a handle made after that is a new one;
+ *   - inside a cleanup of the object, the value is already NULL.
+ * A pointer obtained from gc_weak_value is an ordinary strong reference.
+ * The handle does not keep the object alive; the object keeps its handle
+ * alive, and a handle nothing references any more is collected.  Globals
+ * and the zero-size address get permanent handles whose value never goes
+ * NULL.  Hold the pointer from gc_weak_value in a variable (or pass it to
+ * gc_keep_alive) for as long as you use it.
+ * ---------------------------------------------------------------------- */
+
+typedef struct gc_weak gc_weak;
+
+/* The weak handle for ptr; NULL for NULL.  NULL with gc_last_error set
+ * (GC_ERR_NOT_IN_HEAP, GC_ERR_NOMEM) for a pointer that is neither into a
+ * live heap object nor a global. */
+GC_API gc_weak *gc_weak_make(void *ptr);
+
+/* The pointer w was made from, or NULL once the object was found
+ * unreachable; NULL for NULL. */
+GC_API void *gc_weak_value(gc_weak *w);
 
 /* ------------------------------------------------------------------------
  * Threads.  Every thread that calls into finalgc is registered on its first
@@ -269,6 +361,8 @@ typedef struct gc_stats {
   uint64_t last_pause_ns;       /* pause of the last collection */
   uint64_t finalizers_queued;   /* finalizers queued since start-up */
   uint64_t finalizers_run;      /* finalizers that have returned */
+  uint64_t cleanups_queued;     /* cleanups queued since start-up */
+  uint64_t cleanups_run;        /* cleanups that have returned */
 } gc_stats;
 
 /* Fills *out with a consistent snapshot of the statistics. */

@@ -2,8 +2,10 @@
  * FINALGCDEBUG=checkfinalizers=1 (Go 1.25's GODEBUG=checkfinalizers):
  * reports every object whose finalizer can never run because the object is
  * reachable from itself (a cycle through it, or a pointer to itself) or
- * from its finalizer's own arg.  Such an object stays marked by the scan of
- * its own contents or arg (special.c), so it is never found unreachable.
+ * from its finalizer's own arg, and every object whose cleanup can never
+ * run because the cleanup's arg reaches it.  Such an object stays marked by the
+ * scan of its own contents or arg (special.c), so it is never found
+ * unreachable.
  *
  * After each mark, with the world stopped, it walks the heap from each
  * finalizable object's contents and from its arg, separately from the real
@@ -77,36 +79,45 @@ static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target) {
   }
 }
 
-static void report(uintptr_t base, size_t size, uintptr_t registered,
-                   gc_finalizer_fn fn, const char *from) {
+static void report(uintptr_t base, size_t size, uintptr_t registered, void *fn,
+                   const char *from) {
   Dl_info info;
   const char *name = "?";
-  if (dladdr((void *)(uintptr_t)fn, &info) && info.dli_sname)
+  if (dladdr(fn, &info) && info.dli_sname)
     name = info.dli_sname;
   fgc_message("checkfinalizers: object at %p (%zu bytes, registered as %p) "
-              "is reachable from %s: its finalizer %s (%p) will never run",
-              (void *)base, size, (void *)registered, from, name,
-              (void *)(uintptr_t)fn);
+              "is reachable from %s %s (%p) will never run",
+              (void *)base, size, (void *)registered, from, name, fn);
 }
 
 static void check_span(struct span *s, void *arg) {
   (void)arg;
   for (struct special *sp = s->specials; sp; sp = sp->next) {
-    if (sp->kind != SPECIAL_FINALIZER || sp->reported)
+    if (sp->reported ||
+        (sp->kind != SPECIAL_FINALIZER && sp->kind != SPECIAL_CLEANUP))
       continue;
-    struct special_finalizer *f = (struct special_finalizer *)sp;
     uint32_t i = span_object_index(s, s->base + sp->offset);
     uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
     const char *from = NULL;
-    if (!s->noscan && reaches(base, base + s->elemsize, base))
-      from = "itself";
-    else if (reaches((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1), base))
-      from = "its finalizer's argument";
+    void *fn;
+    if (sp->kind == SPECIAL_FINALIZER) {
+      struct special_finalizer *f = (struct special_finalizer *)sp;
+      fn = (void *)(uintptr_t)f->fn;
+      if (!s->noscan && reaches(base, base + s->elemsize, base))
+        from = "itself: its finalizer";
+      else if (reaches((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1), base))
+        from = "its finalizer's argument: its finalizer";
+    } else {
+      struct special_cleanup *c = (struct special_cleanup *)sp;
+      fn = (void *)(uintptr_t)c->fn;
+      if (reaches((uintptr_t)&c->arg, (uintptr_t)(&c->arg + 1), base))
+        from = "its cleanup's argument: its cleanup";
+    }
     if (!from)
       continue;
     sp->reported = 1;
     if (reports++ < MAX_REPORTS)
-      report(base, s->elemsize, s->base + sp->offset, f->fn, from);
+      report(base, s->elemsize, s->base + sp->offset, fn, from);
     else if (reports == MAX_REPORTS + 1)
       fgc_message("checkfinalizers: too many reports; the rest are silent");
   }

@@ -87,6 +87,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   fgc_roots_snapshot_segments();
   uint64_t fin_queued, fin_run;
   fgc_finalizer_stats(&fin_queued, &fin_run);
+  uint64_t cleanups_queued = fgc_cleanups_queued();
   uint64_t t0 = fgc_prim_nanotime();
   fgc_world_stop();
 
@@ -96,6 +97,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   fgc_roots_mark();
   fgc_specials_mark();
   fgc_finq_mark();
+  fgc_cleanupq_mark();
   size_t marked = fgc_mark_finish();
   if (fgc_opt.checkfinalizers)
     fgc_checkfinalizers();
@@ -119,7 +121,9 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   fgc_world_start();
   fgc_world_unlock();
 
-  fgc_finalizers_after_gc(fin_queued);
+  bool fin_new = fgc_finalizers_after_gc(fin_queued);
+  if (fgc_cleanups_after_gc(cleanups_queued) || fin_new)
+    fgc_notify_pending();
   if (sweep_now)
     fgc_sweep_all();
   size_t retain = retain_override;
@@ -231,5 +235,6 @@ void gc_read_stats(gc_stats *out) {
   out->pause_max_ns = h->pause_max_ns;
   out->last_pause_ns = h->last_pause_ns;
   fgc_finalizer_stats(&out->finalizers_queued, &out->finalizers_run);
+  fgc_cleanup_stats(&out->cleanups_queued, &out->cleanups_run);
   fgc_world_unlock();
 }

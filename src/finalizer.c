@@ -188,16 +188,22 @@ static void create_fing(void) {
     fgc_fatal("cannot start the finalizer thread: error %d", err);
 }
 
-/* Called by the collecting thread after the world restarts. */
-void fgc_finalizers_after_gc(uint64_t queued_before) {
+/* Called by the collecting thread after the world restarts; returns
+ * whether the collection queued finalizers. */
+bool fgc_finalizers_after_gc(uint64_t queued_before) {
   uint64_t queued, run;
   fgc_finalizer_stats(&queued, &run);
   if (queued == queued_before)
-    return;
+    return false;
   if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
     create_fing();
   __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&work_seq);
+  return true;
+}
+
+/* Calls the notifier: a collection queued finalizers or cleanups. */
+void fgc_notify_pending(void) {
   void (*fn)(void) = __atomic_load_n(&notifier, __ATOMIC_ACQUIRE);
   if (fn)
     fn();
@@ -207,7 +213,8 @@ int gc_run_finalizers(void) {
   fgc_ensure_init();
   if (in_finalizer)
     return 0;
-  return run_pending();
+  int n = run_pending();
+  return n + fgc_run_cleanups();
 }
 
 /* Waits for done_seq to move past seen.  The waiter count is raised
@@ -277,12 +284,21 @@ bool fgc_is_global(uintptr_t p) {
   return g.found;
 }
 
-/* Reports misuse: returns err, or aborts with its text under
- * FINALGCDEBUG=fatalerrors=1 (Go's throw). */
+static __thread int last_error __attribute__((tls_model("initial-exec")));
+
+/* Reports misuse: records err as this thread's last error and returns it,
+ * or aborts with its text under FINALGCDEBUG=fatalerrors=1 (Go's throw). */
 int fgc_misuse(int err, const char *call) {
   if (fgc_opt.fatalerrors)
     fgc_fatal("%s: %s", call, gc_strerror(err));
+  last_error = err;
   return err;
+}
+
+int gc_last_error(void) { return last_error; }
+
+bool fgc_on_demand(void) {
+  return __atomic_load_n(&on_demand, __ATOMIC_ACQUIRE);
 }
 
 int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
@@ -319,7 +335,7 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
   f->arg = arg;
   /* The object and arg are on this frame until the special is linked, so
    * a collection in between keeps them (Go's KeepAlive in addfinalizer). */
-  if (!fgc_special_add(s, &f->s)) {
+  if (!fgc_special_add(s, &f->s, false)) {
     fgc_special_free(&f->s);
     return fgc_misuse(GC_ERR_FINALIZER_SET, call);
   }

@@ -246,11 +246,18 @@ static inline bool span_is_large(const struct span *s) { return s->spc == 0; }
  * specials.  Kinds are ordered: a span's list is sorted by (offset, kind).
  * ---------------------------------------------------------------------- */
 
-enum special_kind { SPECIAL_FINALIZER = 1 };
+enum special_kind {
+  SPECIAL_FINALIZER = 1, /* gc_set_finalizer */
+  SPECIAL_WEAK = 2,      /* gc_weak_make's canonical handle */
+  SPECIAL_CLEANUP = 3,   /* gc_add_cleanup; several may share an offset */
+};
 
 struct special {
   struct special *next;
-  uintptr_t offset; /* from the span's base: the exact pointer registered */
+  union {
+    uintptr_t offset; /* attached: registered pointer minus span base */
+    uint64_t seq;     /* queued cleanup: its place in the queue */
+  };
   uint8_t kind;
   uint8_t reported; /* checkfinalizers has reported it */
 };
@@ -260,6 +267,26 @@ struct special_finalizer {
   gc_finalizer_fn fn;
   void *arg; /* kept alive while the finalizer is set */
   void *obj; /* once queued: the object (finalizer.c) */
+};
+
+/* The handle gc_weak_make returns: a heap object of its own, noscan, so
+ * that ptr does not keep the referent alive; at least 16 bytes, so that
+ * it never shares a tiny block with user data (Go #76007). */
+struct gc_weak {
+  uintptr_t ptr; /* the referent, or 0 once it was found unreachable */
+  uintptr_t unused;
+};
+
+struct special_weak {
+  struct special s;
+  struct gc_weak *handle; /* kept alive while the special is */
+};
+
+struct special_cleanup {
+  struct special s;
+  gc_cleanup_fn fn;
+  void *arg; /* kept alive while the cleanup is set */
+  uint64_t id;
 };
 
 /* A doubly linked list of spans with a count. */
@@ -475,7 +502,12 @@ FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
 FGC_INTERNAL int fgc_special_init(size_t reserved_pages);
 FGC_INTERNAL struct special *fgc_special_alloc(void);
 FGC_INTERNAL void fgc_special_free(struct special *sp);
-FGC_INTERNAL bool fgc_special_add(struct span *s, struct special *sp);
+FGC_INTERNAL bool fgc_special_add(struct span *s, struct special *sp,
+                                  bool force);
+FGC_INTERNAL struct special *fgc_special_find(struct span *s, uintptr_t offset,
+                                              int kind);
+FGC_INTERNAL bool fgc_special_remove_cleanup(struct span *s, uintptr_t offset,
+                                             uint64_t id);
 FGC_INTERNAL struct special *fgc_special_remove(struct span *s,
                                                 uintptr_t offset, int kind);
 FGC_INTERNAL void fgc_specials_drop_object(struct span *s, uintptr_t base);
@@ -489,10 +521,23 @@ FGC_INTERNAL size_t fgc_specials_process(void);          /* world stopped */
 /* "finalizer.c" */
 FGC_INTERNAL void fgc_finq_push(struct special_finalizer *f, void *obj);
 FGC_INTERNAL void fgc_finq_mark(void); /* world stopped */
-FGC_INTERNAL void fgc_finalizers_after_gc(uint64_t queued_before);
+FGC_INTERNAL bool fgc_finalizers_after_gc(uint64_t queued_before);
+FGC_INTERNAL void fgc_notify_pending(void);
 FGC_INTERNAL void fgc_finalizer_stats(uint64_t *queued, uint64_t *run);
 FGC_INTERNAL bool fgc_is_global(uintptr_t p);
 FGC_INTERNAL int fgc_misuse(int err, const char *call);
+
+/* "cleanup.c" */
+FGC_INTERNAL void fgc_cleanupq_push(struct special_cleanup *c);
+FGC_INTERNAL void fgc_cleanupq_mark(void); /* world stopped */
+FGC_INTERNAL bool fgc_cleanups_after_gc(uint64_t queued_before);
+FGC_INTERNAL uint64_t fgc_cleanups_queued(void);
+FGC_INTERNAL void fgc_cleanup_stats(uint64_t *queued, uint64_t *run);
+FGC_INTERNAL int fgc_run_cleanups(void);
+FGC_INTERNAL bool fgc_on_demand(void);
+FGC_INTERNAL void fgc_cleanup_fork_prepare(void);
+FGC_INTERNAL void fgc_cleanup_fork_parent(void);
+FGC_INTERNAL void fgc_cleanup_fork_child(void);
 
 /* "checkfin.c": FINALGCDEBUG=checkfinalizers=1 (world stopped). */
 FGC_INTERNAL void fgc_checkfinalizers(void);

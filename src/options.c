@@ -195,6 +195,8 @@ const char *gc_strerror(int err) {
   case GC_ERR_NOMEM: return "out of memory";
   case GC_ERR_NOT_FOUND: return "not found";
   case GC_ERR_FINALIZER_SET: return "finalizer already set";
+  case GC_ERR_PTR_IS_ARG: return "ptr is equal to arg, cleanup will never run";
+  case GC_ERR_PTR_IN_ARG: return "ptr is within arg, cleanup will never run";
   default: return "unknown error";
   }
 }

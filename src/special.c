@@ -1,7 +1,6 @@
 /*
  * Specials: records attached to heap objects (Go's mspan.specials in
- * mheap.go).  Today's kind is the finalizer; cleanups and weak handles are
- * further kinds of the same record.
+ * mheap.go): finalizers, weak handles and cleanups are kinds of one record.
  *
  * Invariants:
  *   - Each span keeps one singly linked list of its specials, sorted by
@@ -27,10 +26,10 @@
  *     the object itself is not marked, and the finalizer's arg is a root.
  *     So an object reachable only from itself, or from its own arg, stays
  *     white and its finalizer never runs (a cycle), while everything a
- *     finalizable object reaches stays alive for its finalizer.
- *   - After marking: an unmarked object with a finalizer is marked again
- *     (resurrected for its finalizer), its finalizer special is removed and
- *     the call is queued.
+ *     finalizable object reaches stays alive for its finalizer.  A
+ *     cleanup's arg is a root; a weak special keeps its handle alive.
+ *   - After marking, before anything is swept: see process_object.  The
+ *     records of queued finalizers and cleanups move to their queues.
  */
 #include <stddef.h>
 #include <string.h>
@@ -163,12 +162,14 @@ static struct special *unlink_at(struct span *s, struct special **pp) {
 }
 
 /* Attaches sp (offset and kind set) to s.  Returns false, attaching
- * nothing, if s already has a special of that kind at that offset. */
-bool fgc_special_add(struct span *s, struct special *sp) {
+ * nothing, if s already has a special of that kind at that offset, unless
+ * force (cleanups: several may share an offset). */
+bool fgc_special_add(struct span *s, struct special *sp, bool force) {
   fgc_spinlock *l = lock_of(s);
   fgc_spin_lock(l);
   struct special **pp = splice_point(s, sp->offset, sp->kind);
-  bool exists = *pp && (*pp)->offset == sp->offset && (*pp)->kind == sp->kind;
+  bool exists =
+      !force && *pp && (*pp)->offset == sp->offset && (*pp)->kind == sp->kind;
   if (!exists) {
     if (!s->specials)
       set_has_specials(s, true);
@@ -176,6 +177,40 @@ bool fgc_special_add(struct span *s, struct special *sp) {
   }
   fgc_spin_unlock(l);
   return !exists;
+}
+
+/* The special of that kind at that offset, or NULL.  The caller keeps the
+ * object reachable, so the record stays attached while it is used. */
+struct special *fgc_special_find(struct span *s, uintptr_t offset, int kind) {
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
+  struct special **pp = splice_point(s, offset, kind);
+  struct special *sp =
+      *pp && (*pp)->offset == offset && (*pp)->kind == kind ? *pp : NULL;
+  fgc_spin_unlock(l);
+  return sp;
+}
+
+/* Detaches and frees the cleanup with that id at that offset; false if
+ * there is none (it ran, was queued, or was stopped). */
+bool fgc_special_remove_cleanup(struct span *s, uintptr_t offset, uint64_t id) {
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
+  struct special **pp = splice_point(s, offset, SPECIAL_CLEANUP);
+  struct special *found = NULL;
+  for (; *pp && (*pp)->offset == offset && (*pp)->kind == SPECIAL_CLEANUP;
+       pp = &(*pp)->next) {
+    if (((struct special_cleanup *)*pp)->id == id) {
+      found = unlink_at(s, pp);
+      if (!s->specials)
+        set_has_specials(s, false);
+      break;
+    }
+  }
+  fgc_spin_unlock(l);
+  if (found)
+    fgc_special_free(found);
+  return found != NULL;
 }
 
 /* Detaches and returns the special of that kind at that offset, or NULL. */
@@ -193,8 +228,12 @@ struct special *fgc_special_remove(struct span *s, uintptr_t offset, int kind) {
   return sp;
 }
 
+static void clear_handle(struct special_weak *w) {
+  __atomic_store_n(&w->handle->ptr, 0, __ATOMIC_RELEASE);
+}
+
 /* Drops every special of the object at base (for gc_free), without running
- * or queueing anything. */
+ * or queueing anything; its weak pointers read NULL from now on. */
 void fgc_specials_drop_object(struct span *s, uintptr_t base) {
   size_t p = page_of(s);
   if (!(__atomic_load_n(&fgc_heap->page_specials[p / 64], __ATOMIC_RELAXED) &
@@ -215,6 +254,8 @@ void fgc_specials_drop_object(struct span *s, uintptr_t base) {
   fgc_spin_unlock(l);
   while (dropped) {
     struct special *next = dropped->next;
+    if (dropped->kind == SPECIAL_WEAK)
+      clear_handle((struct special_weak *)dropped);
     fgc_special_free(dropped);
     dropped = next;
   }
@@ -240,17 +281,28 @@ static uintptr_t object_base(const struct span *s, uintptr_t offset) {
          (uintptr_t)span_object_index(s, s->base + offset) * s->elemsize;
 }
 
+static void mark_word(void *p) {
+  fgc_mark_range((uintptr_t)p, (uintptr_t)p + sizeof(void *));
+}
+
 static void mark_span_specials(struct span *s, void *arg) {
   (void)arg;
   for (struct special *sp = s->specials; sp; sp = sp->next) {
-    if (sp->kind != SPECIAL_FINALIZER)
-      continue;
-    struct special_finalizer *f = (struct special_finalizer *)sp;
-    if (!s->noscan) {
-      uintptr_t base = object_base(s, sp->offset);
-      fgc_mark_range(base, base + s->elemsize);
+    switch (sp->kind) {
+    case SPECIAL_FINALIZER: {
+      struct special_finalizer *f = (struct special_finalizer *)sp;
+      if (!s->noscan) {
+        uintptr_t base = object_base(s, sp->offset);
+        fgc_mark_range(base, base + s->elemsize);
+      }
+      mark_word(&f->arg);
+      break;
     }
-    fgc_mark_range((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1));
+    case SPECIAL_WEAK: mark_word(&((struct special_weak *)sp)->handle); break;
+    case SPECIAL_CLEANUP:
+      mark_word(&((struct special_cleanup *)sp)->arg);
+      break;
+    }
   }
 }
 
@@ -260,25 +312,40 @@ void fgc_specials_mark(void) {
 }
 
 /* Handles the specials of one unmarked object, the run [*pp, end) of s's
- * list.  Returns the bytes resurrected. */
+ * list (mgcsweep.go's two passes):
+ *   - with a finalizer: the object is resurrected for it, its finalizers
+ *     are queued and its weak handles cleared; its cleanups stay, to run
+ *     once it is unreachable again without a finalizer;
+ *   - without: its cleanups are queued and its weak handles cleared, and
+ *     the sweep frees it.
+ * Returns the bytes resurrected. */
 static size_t process_object(struct span *s, struct special **pp, uintptr_t end,
                              uint32_t index) {
   bool has_finalizer = false;
   for (struct special *sp = *pp; sp && sp->offset < end; sp = sp->next)
     has_finalizer |= sp->kind == SPECIAL_FINALIZER;
-  if (!has_finalizer)
-    return 0;
-  s->marks[index] = 1;
+  if (has_finalizer)
+    s->marks[index] = 1;
   while (*pp && (*pp)->offset < end) {
     struct special *sp = *pp;
-    if (sp->kind != SPECIAL_FINALIZER) {
-      pp = &sp->next;
-      continue;
+    void *ptr = (void *)(s->base + sp->offset);
+    switch (sp->kind) {
+    case SPECIAL_FINALIZER:
+      fgc_finq_push((struct special_finalizer *)unlink_at(s, pp), ptr);
+      break;
+    case SPECIAL_WEAK:
+      clear_handle((struct special_weak *)sp);
+      fgc_special_free(unlink_at(s, pp));
+      break;
+    case SPECIAL_CLEANUP:
+      if (has_finalizer)
+        pp = &sp->next;
+      else
+        fgc_cleanupq_push((struct special_cleanup *)unlink_at(s, pp));
+      break;
     }
-    void *obj = (void *)(s->base + sp->offset);
-    fgc_finq_push((struct special_finalizer *)unlink_at(s, pp), obj);
   }
-  return s->elemsize;
+  return has_finalizer ? s->elemsize : 0;
 }
 
 static void process_span(struct span *s, void *arg) {

@@ -307,6 +307,7 @@ static void fork_prepare(void) {
   fgc_central_lock_all();
   fgc_special_lock_all();
   fgc_finalizer_fork_prepare();
+  fgc_cleanup_fork_prepare();
   fgc_roots_lock_all();
   fgc_fixalloc_lock_all();
 }
@@ -319,12 +320,14 @@ static void unlock_all(void) {
 }
 
 static void fork_parent(void) {
+  fgc_cleanup_fork_parent();
   fgc_finalizer_fork_parent();
   unlock_all();
   fgc_world_unlock();
 }
 
 static void fork_child(void) {
+  fgc_cleanup_fork_child();
   fgc_finalizer_fork_child();
   unlock_all();
   struct gc_thread *self = fgc_self, *t = threads, *next;
