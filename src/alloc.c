@@ -287,7 +287,7 @@ static inline void *alloc_fast(struct cache *c, int spc) {
   if (unlikely(idx >= s->nelems || next % 64 == 0))
     return NULL;
   s->alloc_cache = bits >> bit >> 1;
-  s->freeindex = next;
+  span_set_freeindex(s, next);
   s->alloc_count++;
   void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
   fgc_unpoison(p, s->elemsize);
@@ -332,39 +332,65 @@ void *gc_alloc_noscan(size_t size) {
 
 /* --- lookups ----------------------------------------------------------- */
 
-/* Whether slot i of IN_USE span s holds a live object: allocated and not
- * on a freed list; on a span not yet swept, marked by the last
- * collection. */
-bool fgc_object_is_live(const struct span *s, uint32_t i) {
-  bool marked = mark_get(s, i);
-  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != fgc_heap->sweepgen)
-    return marked;
-  return span_slot_allocated(s, i) && !marked;
-}
-
-/* Finds the live object holding p: its span and slot index. */
-static struct span *find_object(uintptr_t p, uint32_t *index) {
+/* Finds the live object holding p: its span and slot index, or NULL.  A
+ * live object is allocated and not on a freed list.  A span still to be
+ * swept is swept first (Go's ensureSwept): until then, and while another
+ * thread sweeps it, its marks and allocation bits are in flux.  The caller
+ * is inside a critical section, so that no collection can start (and make
+ * the span unswept again, its marks meaning "live" instead of "freed")
+ * between the check and the reads. */
+static struct span *find_object_critical(uintptr_t p, uint32_t *index) {
   struct span *s = span_of(p);
-  if (!s || s->state != SPAN_IN_USE)
+  if (!s || span_state(s) != SPAN_IN_USE)
     return NULL;
+  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != fgc_heap->sweepgen) {
+    fgc_central_ensure_swept(s);
+    s = span_of(p);
+    if (!s || span_state(s) != SPAN_IN_USE)
+      return NULL;
+  }
   uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems || !fgc_object_is_live(s, i))
+  if (i >= s->nelems || !span_slot_allocated(s, i) || mark_get(s, i))
     return NULL;
   *index = i;
   return s;
 }
 
+/* find_object_critical, for callers outside critical sections.  The span
+ * and index stay right after it returns as long as the caller holds a
+ * reference to the object. */
+struct span *fgc_find_object(uintptr_t p, uint32_t *index) {
+  fgc_critical_enter();
+  struct span *s = find_object_critical(p, index);
+  fgc_critical_leave();
+  return s;
+}
+
+/* For the calls that attach things to objects: FGC_IMMORTAL for the
+ * zero-size address and globals (which never die), GC_OK with *sp and
+ * *index set for a live heap object, GC_ERR_NOT_IN_HEAP otherwise. */
+int fgc_classify(void *ptr, struct span **sp, uint32_t *index) {
+  uintptr_t p = (uintptr_t)ptr;
+  if (ptr == fgc_zerobase)
+    return FGC_IMMORTAL;
+  struct span *s = span_of(p);
+  if (!s || span_state(s) != SPAN_IN_USE)
+    return fgc_is_global(p) ? FGC_IMMORTAL : GC_ERR_NOT_IN_HEAP;
+  *sp = fgc_find_object(p, index);
+  return *sp ? GC_OK : GC_ERR_NOT_IN_HEAP;
+}
+
 void *gc_base(const void *p) {
   fgc_ensure_init();
   uint32_t i;
-  struct span *s = find_object((uintptr_t)p, &i);
+  struct span *s = fgc_find_object((uintptr_t)p, &i);
   return s ? (void *)(s->base + (uintptr_t)i * s->elemsize) : NULL;
 }
 
 size_t gc_size(const void *p) {
   fgc_ensure_init();
   uint32_t i;
-  struct span *s = find_object((uintptr_t)p, &i);
+  struct span *s = fgc_find_object((uintptr_t)p, &i);
   return s ? s->elemsize : 0;
 }
 
@@ -378,7 +404,7 @@ static bool in_arena(uintptr_t p) {
 static int free_large(struct span *s) {
   struct heap *h = fgc_heap;
   fgc_lock(&h->lock);
-  if (s->state != SPAN_IN_USE) {
+  if (span_state(s) != SPAN_IN_USE) {
     fgc_unlock(&h->lock);
     return GC_ERR_FREED;
   }
@@ -399,26 +425,27 @@ int gc_free(void *ptr) {
   if (!c)
     return GC_ERR_NOMEM;
   struct span *s = span_of(p);
-  if (!s || s->state != SPAN_IN_USE)
+  if (!s || span_state(s) != SPAN_IN_USE)
     return in_arena(p) ? GC_ERR_FREED : GC_ERR_NOT_IN_HEAP;
   if (s->spc == SPC_TINY)
     return GC_OK;
-  fgc_central_ensure_swept(s);
-  s = span_of(p);
-  if (!s || s->state != SPAN_IN_USE)
-    return GC_ERR_FREED;
-  uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems)
+  if (span_object_index(s, p) >= s->nelems)
     return GC_ERR_NOT_IN_HEAP;
-  if (s->base + (uintptr_t)i * s->elemsize != p)
-    return GC_ERR_NOT_AT_BASE;
-  if (span_is_large(s))
-    return free_large(s);
+  /* From the lookup to the "freed" mark, no collection may intervene (see
+   * find_object_critical). */
   fgc_critical_enter();
-  if (!span_slot_allocated(s, i) ||
-      __atomic_exchange_n(&s->marks[i], 1, __ATOMIC_RELAXED)) {
+  uint32_t i;
+  s = find_object_critical(p, &i);
+  int err = !s                                          ? GC_ERR_FREED
+            : s->base + (uintptr_t)i * s->elemsize != p ? GC_ERR_NOT_AT_BASE
+                                                        : GC_OK;
+  if (err == GC_OK && span_is_large(s)) {
     fgc_critical_leave();
-    return GC_ERR_FREED;
+    return free_large(s);
+  }
+  if (err != GC_OK || __atomic_exchange_n(&s->marks[i], 1, __ATOMIC_RELAXED)) {
+    fgc_critical_leave();
+    return err != GC_OK ? err : GC_ERR_FREED;
   }
   fgc_specials_drop_object(s, p);
   /* Cleared now, so that nothing it pointed to is kept by it. */
@@ -439,7 +466,7 @@ void *gc_realloc(void *ptr, size_t size) {
   fgc_ensure_init();
   uintptr_t p = (uintptr_t)ptr;
   uint32_t i;
-  struct span *s = find_object(p, &i);
+  struct span *s = fgc_find_object(p, &i);
   uintptr_t base = s ? s->base + (uintptr_t)i * s->elemsize : 0;
   bool tiny = s && s->spc == SPC_TINY;
   if (!s || (base != p && !tiny)) {

@@ -91,16 +91,17 @@ static bool sweep_span(struct span *s) {
   }
   for (size_t w = 0; w < words; w++) {
     clear_dead_slots(s, w, marked[w]);
-    s->alloc_bits[w] = marked[w];
+    __atomic_store_n(&s->alloc_bits[w], marked[w], __ATOMIC_RELAXED);
   }
   memset(s->marks, 0, s->nelems);
-  s->freeindex = 0;
+  span_set_freeindex(s, 0);
   s->alloc_count = live;
   s->needzero = fgc_opt.clobberfree;
-  s->sweepgen = h->sweepgen;
   fgc_span_refill_cache(s);
   if (FGC_POISONING)
     poison_free_slots(s);
+  /* Last: a reader that sees the new generation sees the swept span. */
+  __atomic_store_n(&s->sweepgen, h->sweepgen, __ATOMIC_RELEASE);
   return true;
 }
 

@@ -273,17 +273,12 @@ gc_cleanup gc_add_cleanup(void *ptr, gc_cleanup_fn fn, void *arg) {
     fgc_misuse(GC_ERR_INVALID, call);
     return none;
   }
-  if (ptr == fgc_zerobase)
-    return none;
-  struct span *s = span_of(p);
-  if (!s || s->state != SPAN_IN_USE) {
-    if (!fgc_is_global(p))
-      fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
-    return none;
-  }
-  uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems || !fgc_object_is_live(s, i)) {
-    fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
+  struct span *s;
+  uint32_t i;
+  int kind = fgc_classify(ptr, &s, &i);
+  if (kind != GC_OK) {
+    if (kind != FGC_IMMORTAL)
+      fgc_misuse(kind, call);
     return none;
   }
   uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
@@ -321,7 +316,7 @@ void gc_cleanup_stop(gc_cleanup h) {
   fgc_ensure_init();
   uintptr_t p = ~h.ptr;
   struct span *s = span_of(p);
-  if (!s || s->state != SPAN_IN_USE)
+  if (!s || span_state(s) != SPAN_IN_USE)
     return;
   fgc_special_remove_cleanup(s, p - s->base, h.id);
 }

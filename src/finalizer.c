@@ -307,14 +307,13 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
   uintptr_t p = (uintptr_t)obj;
   if (!obj)
     return fgc_misuse(GC_ERR_INVALID, call);
-  if (obj == fgc_zerobase)
+  struct span *s;
+  uint32_t i;
+  int kind = fgc_classify(obj, &s, &i);
+  if (kind == FGC_IMMORTAL)
     return GC_OK;
-  struct span *s = span_of(p);
-  if (!s || s->state != SPAN_IN_USE)
-    return fgc_is_global(p) ? GC_OK : fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
-  uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems || !fgc_object_is_live(s, i))
-    return fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
+  if (kind != GC_OK)
+    return fgc_misuse(kind, call);
   if (s->base + (uintptr_t)i * s->elemsize != p && s->spc != SPC_TINY)
     return fgc_misuse(GC_ERR_NOT_AT_BASE, call);
   uintptr_t offset = p - s->base;

@@ -235,8 +235,20 @@ static inline void bit_clear(uint64_t *bits, uint32_t i) {
 
 /* A slot holds an object handed out by the allocator (freed by sweeping
  * only).  Valid for swept spans; the caller knows the span is swept. */
+/* Threads other than the span's owner read freeindex and alloc_bits (in
+ * gc_base, say) while the owner allocates or a sweeper sweeps: such reads
+ * and the writes they race with are relaxed atomics.  freeindex only grows
+ * while a span is cached, and a slot's allocation bit only changes when the
+ * span is swept, so a stale value never misreports a live object. */
+static inline void span_set_freeindex(struct span *s, uint32_t v) {
+  __atomic_store_n(&s->freeindex, v, __ATOMIC_RELAXED);
+}
+
 static inline bool span_slot_allocated(const struct span *s, uint32_t i) {
-  return i < s->freeindex || bit_get(s->alloc_bits, i);
+  return i < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
+         ((__atomic_load_n(&s->alloc_bits[i / 64], __ATOMIC_RELAXED) >>
+           (i % 64)) &
+          1);
 }
 
 static inline bool span_is_large(const struct span *s) { return s->spc == 0; }
@@ -393,9 +405,15 @@ FGC_INTERNAL extern __thread struct gc_thread *fgc_self
  * a FREE span: callers check its state. */
 static inline struct span *span_of(uintptr_t p) {
   struct heap *h = fgc_heap;
-  if (p - h->arena_lo >= h->arena_used - h->arena_lo)
+  uintptr_t used = __atomic_load_n(&h->arena_used, __ATOMIC_ACQUIRE);
+  if (p - h->arena_lo >= used - h->arena_lo)
     return NULL;
-  return h->page_map[(p - h->arena_lo) >> PAGE_SHIFT];
+  return __atomic_load_n(&h->page_map[(p - h->arena_lo) >> PAGE_SHIFT],
+                         __ATOMIC_ACQUIRE);
+}
+
+static inline int span_state(const struct span *s) {
+  return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 }
 
 /* ------------------------------------------------------------------------
@@ -476,7 +494,9 @@ FGC_INTERNAL void fgc_cache_count(const struct cache *c, uint64_t *objects,
                                   uint64_t *bytes);
 FGC_INTERNAL void fgc_cache_release(struct cache *c);
 FGC_INTERNAL extern struct span fgc_empty_span;
-FGC_INTERNAL bool fgc_object_is_live(const struct span *s, uint32_t i);
+FGC_INTERNAL struct span *fgc_find_object(uintptr_t p, uint32_t *index);
+#define FGC_IMMORTAL (-1)
+FGC_INTERNAL int fgc_classify(void *ptr, struct span **sp, uint32_t *index);
 
 /* "world.c": threads and stopping the world. */
 FGC_INTERNAL void fgc_world_init(void);

@@ -160,21 +160,27 @@ static size_t page_index(uintptr_t p) {
 }
 
 /* Points every page of s at s: the IN_USE form. */
+/* Page-map entries are read without heap.lock (span_of), so they are
+ * stored atomically. */
+static void map_set(size_t page, struct span *s) {
+  __atomic_store_n(&fgc_heap->page_map[page], s, __ATOMIC_RELEASE);
+}
+
 static void set_page_map(struct span *s) {
-  struct span **map = fgc_heap->page_map + page_index(s->base);
+  size_t first = page_index(s->base);
   for (size_t i = 0; i < s->npages; i++)
-    map[i] = s;
+    map_set(first + i, s);
 }
 
 /* Points the first and last pages of FREE span s at it and clears the
  * interior: the FREE form. */
 static void set_free_bounds(struct span *s, bool clear_interior) {
-  struct span **map = fgc_heap->page_map + page_index(s->base);
+  size_t first = page_index(s->base);
   if (clear_interior)
     for (size_t i = 1; i + 1 < s->npages; i++)
-      map[i] = NULL;
-  map[0] = s;
-  map[s->npages - 1] = s;
+      map_set(first + i, NULL);
+  map_set(first, s);
+  map_set(first + s->npages - 1, s);
 }
 
 static struct span *span_record(uintptr_t base, size_t npages) {
@@ -213,7 +219,7 @@ static void free_list_remove(struct span *s) {
 }
 
 static void insert_free(struct span *s) {
-  s->state = SPAN_FREE;
+  __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   free_list_push(s);
 }
 
@@ -238,10 +244,12 @@ static struct span *grow(size_t npages) {
   struct span *s = span_record(h->arena_used, n);
   if (!s)
     return NULL;
-  h->arena_used += n * PAGE_SIZE;
-  fgc_add_metadata((ptrdiff_t)(n * sizeof(struct span *)));
+  /* The page map first, then the bound that makes span_of look at it. */
+  __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   set_free_bounds(s, false);
-  s->state = SPAN_FREE;
+  __atomic_store_n(&h->arena_used, h->arena_used + n * PAGE_SIZE,
+                   __ATOMIC_RELEASE);
+  fgc_add_metadata((ptrdiff_t)(n * sizeof(struct span *)));
   return s;
 }
 
@@ -287,9 +295,8 @@ static void merge(struct span *a, struct span *b) {
     a->free_since = b->free_since;
   if (b->free_since_ns > a->free_since_ns)
     a->free_since_ns = b->free_since_ns;
-  struct span **map = h->page_map;
-  map[page_index(a->base + (a->npages - 1) * PAGE_SIZE)] = NULL;
-  map[page_index(b->base)] = NULL;
+  map_set(page_index(a->base + (a->npages - 1) * PAGE_SIZE), NULL);
+  map_set(page_index(b->base), NULL);
   a->npages += b->npages;
   fgc_fixalloc_free(&span_records, b);
   set_free_bounds(a, false);
@@ -334,7 +341,7 @@ struct span *fgc_pageheap_alloc(size_t npages) {
     s->released = false;
     s->needzero = false;
   }
-  s->state = SPAN_IN_USE;
+  __atomic_store_n(&s->state, SPAN_IN_USE, __ATOMIC_RELEASE);
   s->next = s->prev = NULL;
   set_page_map(s);
   fgc_unpoison((void *)s->base, s->npages * PAGE_SIZE);
@@ -350,7 +357,7 @@ void fgc_pageheap_free(struct span *s) {
     span_free_bitmaps(s);
   h->heap_inuse -= s->npages * PAGE_SIZE;
   fgc_poison((void *)s->base, s->npages * PAGE_SIZE);
-  s->state = SPAN_FREE;
+  __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   s->spc = 0;
   s->needzero = true;
   s->released = false;
@@ -434,7 +441,7 @@ int fgc_span_init_small(struct span *s, int spc) {
   s->divmul = (uint32_t)((((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize);
   if (span_alloc_bitmaps(s) != 0)
     return -1;
-  s->freeindex = 0;
+  span_set_freeindex(s, 0);
   s->alloc_count = 0;
   s->sweepgen = fgc_heap->sweepgen;
   fgc_span_refill_cache(s);
@@ -453,7 +460,7 @@ int fgc_span_init_large(struct span *s, bool noscan) {
   s->divmul = 0;
   if (span_alloc_bitmaps(s) != 0)
     return -1;
-  s->freeindex = 1;
+  span_set_freeindex(s, 1);
   s->alloc_count = 1;
   s->alloc_cache = 0;
   s->sweepgen = fgc_heap->sweepgen;
@@ -478,7 +485,7 @@ uint32_t fgc_span_next_free_index(struct span *s) {
   while (cache == 0) {
     idx = (idx + 64) & ~63u;
     if (idx >= n) {
-      s->freeindex = n;
+      span_set_freeindex(s, n);
       s->alloc_cache = 0;
       return n;
     }
@@ -487,11 +494,11 @@ uint32_t fgc_span_next_free_index(struct span *s) {
   unsigned bit = (unsigned)__builtin_ctzll(cache);
   uint32_t result = idx + bit;
   if (result >= n) {
-    s->freeindex = n;
+    span_set_freeindex(s, n);
     s->alloc_cache = 0;
     return n;
   }
-  s->freeindex = result + 1;
+  span_set_freeindex(s, result + 1);
   if (s->freeindex % 64 == 0)
     fgc_span_refill_cache(s);
   else

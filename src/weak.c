@@ -102,17 +102,13 @@ gc_weak *gc_weak_make(void *ptr) {
     return NULL;
   fgc_ensure_init();
   uintptr_t p = (uintptr_t)ptr;
-  struct span *s = span_of(p);
-  if (ptr == fgc_zerobase ||
-      ((!s || s->state != SPAN_IN_USE) && fgc_is_global(p)))
+  struct span *s;
+  uint32_t i;
+  int kind = fgc_classify(ptr, &s, &i);
+  if (kind == FGC_IMMORTAL)
     return permanent_handle(p);
-  if (!s || s->state != SPAN_IN_USE) {
-    fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
-    return NULL;
-  }
-  uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems || !fgc_object_is_live(s, i)) {
-    fgc_misuse(GC_ERR_NOT_IN_HEAP, call);
+  if (kind != GC_OK) {
+    fgc_misuse(kind, call);
     return NULL;
   }
   uintptr_t offset = p - s->base;
