@@ -64,6 +64,39 @@ struct cache *fgc_cache_new(void) {
   return c;
 }
 
+/* Accounting.  A cached span's free slots count in heap_live as if
+ * allocated, so the pacer sees a thread's allocations without the fast path
+ * counting them (Go does the same); uncaching gives back what was not used
+ * and adds the slots really allocated to the totals.  Each cache keeps its
+ * deltas and adds them to the heap's counters every ACCOUNT_FLUSH bytes and
+ * when it is flushed, so that threads taking spans do not all write one
+ * cache line: the pacer may see a thread's last ACCOUNT_FLUSH bytes late. */
+#define ACCOUNT_FLUSH ((int64_t)256 << 10)
+
+static void account_flush(struct cache *c) {
+  struct heap *h = fgc_heap;
+  __atomic_add_fetch(&h->heap_live, (size_t)c->live_delta, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_objects, c->objects_delta,
+                     __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_bytes, c->bytes_delta, __ATOMIC_RELAXED);
+  c->live_delta = 0;
+  c->objects_delta = c->bytes_delta = 0;
+}
+
+static void account_cache(struct cache *c, struct span *s) {
+  c->live_delta += (int64_t)(s->nelems - s->alloc_count) * (int64_t)s->elemsize;
+  s->cached_count = s->alloc_count;
+  if (c->live_delta >= ACCOUNT_FLUSH)
+    account_flush(c);
+}
+
+static void account_uncache(struct cache *c, struct span *s) {
+  uint64_t objects = s->alloc_count - s->cached_count;
+  c->live_delta -= (int64_t)(s->nelems - s->alloc_count) * (int64_t)s->elemsize;
+  c->objects_delta += objects;
+  c->bytes_delta += objects * s->elemsize;
+}
+
 /* Clears the "freed" flag of a slot (see the invariants above). */
 static void clear_freed_flag(void *p) {
   struct span *s = span_of((uintptr_t)p);
@@ -78,12 +111,14 @@ void fgc_cache_flush(struct cache *c) {
   for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
     struct span *s = c->alloc[spc];
     if (s != &fgc_empty_span) {
+      account_uncache(c, s);
       fgc_central_uncache_span(s);
       c->alloc[spc] = &fgc_empty_span;
     }
   }
   c->tiny = 0;
   c->tiny_offset = 0;
+  account_flush(c);
 }
 
 /* Forgets the freed lists and clears their slots' "freed" flags, so that
@@ -106,6 +141,8 @@ void fgc_cache_drop_freed(struct cache *c) {
  * the part of the totals not yet counted. */
 void fgc_cache_count(const struct cache *c, uint64_t *objects,
                      uint64_t *bytes) {
+  *objects += c->objects_delta;
+  *bytes += c->bytes_delta;
   for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
     const struct span *s = c->alloc[spc];
     *objects += s->alloc_count - s->cached_count;
@@ -155,25 +192,31 @@ static void *alloc_from_class(struct cache *c, int spc) {
   struct span *s = c->alloc[spc];
   uint32_t idx = s->nelems ? fgc_span_next_free_index(s) : 0;
   if (idx >= s->nelems) {
-    if (s != &fgc_empty_span) {
-      c->alloc[spc] = &fgc_empty_span;
-      fgc_central_uncache_span(s);
-    }
+    /* The full span goes back in the same lock hold that takes the next,
+     * unless a collection comes first: then it must be on its list. */
+    struct span *old = s != &fgc_empty_span ? s : NULL;
+    c->alloc[spc] = &fgc_empty_span;
+    if (old)
+      account_uncache(c, old);
     if (fgc_collect_needed()) {
+      if (old)
+        fgc_central_uncache_span(old);
+      old = NULL;
       fgc_critical_leave();
       fgc_collect_if_needed();
       fgc_critical_enter();
     }
-    s = fgc_central_cache_span(spc);
+    s = fgc_central_cache_span(spc, old);
     if (!s) {
       fgc_critical_leave();
       fgc_collect_for_oom();
       fgc_critical_enter();
-      s = fgc_central_cache_span(spc);
+      s = fgc_central_cache_span(spc, NULL);
       if (!s)
         return NULL;
     }
     c->alloc[spc] = s;
+    account_cache(c, s);
     idx = fgc_span_next_free_index(s);
   }
   s->alloc_count++;

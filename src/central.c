@@ -1,32 +1,48 @@
 /*
  * Central span lists and sweeping (Go's mcentral.go and mgcsweep.go).
  *
- * Each span class has one central record, under its own lock, with three
- * lists of small-object spans that no thread cache holds:
+ * Each span class has one central record, under its own spinlock, with
+ * four lists of small-object spans that no thread cache holds:
  *   partial  swept, with at least one free slot;
  *   full     swept, every slot allocated;
+ *   empty    swept, no slot allocated (at most EMPTY_KEEP, kept for reuse
+ *            by the class instead of a round trip through the page heap);
  *   unswept  marked by the last collection but not yet swept.
+ *
+ * Sweep generations (Go's sweepgen), with sg the heap's:
+ *   span.sweepgen == sg - 2   needs sweeping (on unswept);
+ *   span.sweepgen == sg - 1   being swept (on no list, owned by its sweeper);
+ *   span.sweepgen == sg       swept.
+ * A sweeper claims a span by taking it off unswept and setting sg - 1,
+ * both under the central lock, then sweeps it with no lock held, so that
+ * threads refilling the same class do not queue behind a sweep.  Sweeping
+ * ends with sweepgen = sg (release): a thread that sees sg sees the swept
+ * span.  A thread that needs a span swept and finds it being swept waits.
  *
  * Invariants:
  *   - A span is on exactly one of these lists, or cached by exactly one
- *     thread, or (during a collection) on none while being moved.
- *   - A cached span is always swept.
- *   - When a collection ends, the world is stopped and no span is cached, so
- *     every span of every class moves to unswept in O(classes) (the
- *     sweepgen flip), and large spans are swept there and then.
+ *     thread, or being swept, or (during a collection) on none while being
+ *     moved.  A cached span is always swept.
+ *   - When a collection ends, the world is stopped and no span is cached or
+ *     being swept, so every span of every class moves to unswept in
+ *     O(classes) (the sweepgen flip), and large spans are swept there and
+ *     then.
  *   - Sweeping is lazy: a thread that needs a span sweeps unswept spans of
  *     its class until one has room (Go's "sweep on allocation").  Before the
  *     next mark, fgc_sweep_all finishes what is left, so a mark always
- *     starts with every mark bit clear.
+ *     starts with every mark byte clear.
  *
- * Sweeping a span makes its marks the new allocation bits and clears
- * the slots of the objects that died, so that free slots are always zero;
- * a span with no marked slot goes back to the page heap whole.
+ * Sweeping a span makes its marks the new allocation bits and clears the
+ * slots of the objects that died, so that free slots are always zero; a
+ * span with no marked slot becomes empty, and goes back to the page heap
+ * whole unless its class keeps it.
  */
 #include <string.h>
 
 #include "internal.h"
 #include "sanitizer.h"
+
+#define EMPTY_KEEP 2
 
 /* The marks of slots [64w, 64w+64) as a word of bits. */
 static uint64_t packed_marks(const struct span *s, size_t w) {
@@ -72,10 +88,25 @@ static void poison_free_slots(struct span *s) {
       fgc_poison((void *)(s->base + (uintptr_t)i * s->elemsize), s->elemsize);
 }
 
-/* Sweeps a small-object span that is on no list.  Returns false if the span
- * had no live object and went back to the page heap. */
+/* Sweeps a small-object span that its caller claimed (sweepgen sg - 1, on
+ * no list), with no lock held.  Returns false if the span had no live
+ * object and went back to the page heap.  (Reading c->empty.len without
+ * the lock only decides whether to keep an empty span: a stale value keeps
+ * one too many or too few.) */
+static bool sweep_span_critical(struct span *s);
+
 static bool sweep_span(struct span *s) {
+  fgc_critical_enter();
+  bool in_use = sweep_span_critical(s);
+  fgc_critical_leave();
+  return in_use;
+}
+
+/* The sweep itself, inside a critical section: a collection must never
+ * find a span half swept. */
+static bool sweep_span_critical(struct span *s) {
   struct heap *h = fgc_heap;
+  struct central *c = &h->central[s->spc];
   size_t words = span_bitmap_words(s->nelems);
   uint64_t marked[(GC_MAX_SPAN_SLOTS + 63) / 64];
   uint32_t live = 0;
@@ -83,7 +114,8 @@ static bool sweep_span(struct span *s) {
     marked[w] = packed_marks(s, w);
     live += (uint32_t)__builtin_popcountll(marked[w]);
   }
-  if (live == 0) {
+  if (live == 0 && c->empty.len >= EMPTY_KEEP) {
+    __atomic_store_n(&s->sweepgen, h->sweepgen, __ATOMIC_RELEASE);
     fgc_lock(&h->lock);
     fgc_pageheap_free(s);
     fgc_unlock(&h->lock);
@@ -105,47 +137,50 @@ static bool sweep_span(struct span *s) {
   return true;
 }
 
+static struct span_list *list_for(struct central *c, const struct span *s) {
+  if (s->alloc_count == 0)
+    return &c->empty;
+  return s->alloc_count == s->nelems ? &c->full : &c->partial;
+}
+
 static void put_swept(struct central *c, struct span *s) {
-  fgc_list_push(s->alloc_count == s->nelems ? &c->full : &c->partial, s);
+  fgc_spin_lock(&c->lock);
+  fgc_list_push(list_for(c, s), s);
+  fgc_spin_unlock(&c->lock);
 }
 
-/* A cached span's free slots count in heap_live as if allocated, so the
- * pacer sees a thread's allocations without the fast path counting them
- * (Go does the same); uncaching gives back what was not used and adds the
- * slots really allocated to the totals. */
-static void account_cache(struct span *s) {
-  size_t free_bytes = (size_t)(s->nelems - s->alloc_count) * s->elemsize;
-  __atomic_add_fetch(&fgc_heap->heap_live, free_bytes, __ATOMIC_RELAXED);
-  s->cached_count = s->alloc_count;
-}
-
-static void account_uncache(struct span *s) {
-  struct heap *h = fgc_heap;
-  size_t free_bytes = (size_t)(s->nelems - s->alloc_count) * s->elemsize;
-  uint64_t objects = s->alloc_count - s->cached_count;
-  __atomic_sub_fetch(&h->heap_live, free_bytes, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&h->total_alloc_objects, objects, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&h->total_alloc_bytes, objects * s->elemsize,
-                     __ATOMIC_RELAXED);
+/* Takes an unswept span of c and claims it for sweeping, or NULL. */
+static struct span *claim_unswept(struct central *c) {
+  fgc_spin_lock(&c->lock);
+  struct span *s = fgc_list_pop(&c->unswept);
+  if (s)
+    __atomic_store_n(&s->sweepgen, fgc_heap->sweepgen - 1, __ATOMIC_RELAXED);
+  fgc_spin_unlock(&c->lock);
+  return s;
 }
 
 /* Returns a swept span of class spc with at least one free slot, for a
- * thread cache, or NULL when the heap cannot grow.  The span's free slots
- * count as allocated (heap_live) until it is uncached, as in Go. */
-struct span *fgc_central_cache_span(int spc) {
+ * thread cache, or NULL when the heap cannot grow.  old, if not NULL, is
+ * the cache's previous span of the class, given back under the same lock
+ * hold. */
+struct span *fgc_central_cache_span(int spc, struct span *old) {
   struct heap *h = fgc_heap;
   struct central *c = &h->central[spc];
-  fgc_lock(&c->lock);
+  fgc_spin_lock(&c->lock);
+  if (old)
+    fgc_list_push(list_for(c, old), old);
   struct span *s = fgc_list_pop(&c->partial);
-  while (!s && (s = fgc_list_pop(&c->unswept)) != NULL) {
+  if (!s)
+    s = fgc_list_pop(&c->empty);
+  fgc_spin_unlock(&c->lock);
+  while (!s && (s = claim_unswept(c)) != NULL) {
     if (!sweep_span(s))
       s = NULL;
     else if (s->alloc_count == s->nelems) {
-      fgc_list_push(&c->full, s);
+      put_swept(c, s);
       s = NULL;
     }
   }
-  fgc_unlock(&c->lock);
   if (!s) {
     size_t npages = class_to_npages[spc == SPC_TINY ? 2 : spc >> 1];
     fgc_lock(&h->lock);
@@ -158,46 +193,57 @@ struct span *fgc_central_cache_span(int spc) {
     if (!s)
       return NULL;
   }
-  account_cache(s);
   return s;
 }
 
 /* Takes back a span from a thread cache. */
 void fgc_central_uncache_span(struct span *s) {
-  struct central *c = &fgc_heap->central[s->spc];
-  account_uncache(s);
-  fgc_lock(&c->lock);
-  put_swept(c, s);
-  fgc_unlock(&c->lock);
+  put_swept(&fgc_heap->central[s->spc], s);
 }
 
-/* Sweeps s now if it still needs it (Go's ensureSwept).  Afterwards s may be
- * FREE: callers look the pointer up again. */
+/* Sweeps s now if it still needs it, or waits while another thread sweeps
+ * it (Go's ensureSwept).  Afterwards s may be FREE: callers look the
+ * pointer up again. */
 void fgc_central_ensure_swept(struct span *s) {
   struct heap *h = fgc_heap;
-  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == h->sweepgen)
-    return;
-  struct central *c = &h->central[s->spc];
-  fgc_lock(&c->lock);
-  if (s->state == SPAN_IN_USE && s->sweepgen != h->sweepgen) {
-    fgc_list_remove(&c->unswept, s);
-    if (sweep_span(s))
-      put_swept(c, s);
+  for (unsigned spins = 0;; spins++) {
+    uint32_t sg = __atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE);
+    if (sg == h->sweepgen || span_state(s) != SPAN_IN_USE)
+      return;
+    if (sg == h->sweepgen - 2) {
+      struct central *c = &h->central[s->spc];
+      fgc_spin_lock(&c->lock);
+      bool mine =
+          s->sweepgen == h->sweepgen - 2 && span_state(s) == SPAN_IN_USE;
+      if (mine) {
+        fgc_list_remove(&c->unswept, s);
+        __atomic_store_n(&s->sweepgen, h->sweepgen - 1, __ATOMIC_RELAXED);
+      }
+      fgc_spin_unlock(&c->lock);
+      if (mine) {
+        if (sweep_span(s))
+          put_swept(c, s);
+        return;
+      }
+    } else if (spins % 64 == 63) {
+      sched_yield();
+    } else {
+      __builtin_ia32_pause();
+    }
   }
-  fgc_unlock(&c->lock);
 }
 
-/* Sweeps every span still unswept (Go's sweep termination). */
+/* Sweeps every span still unswept (Go's sweep termination).  Spans other
+ * threads claimed are being swept inside critical sections, so they are
+ * swept by the time the world has stopped. */
 void fgc_sweep_all(void) {
   struct heap *h = fgc_heap;
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
     struct central *c = &h->central[spc];
-    fgc_lock(&c->lock);
     struct span *s;
-    while ((s = fgc_list_pop(&c->unswept)) != NULL)
+    while ((s = claim_unswept(c)) != NULL)
       if (sweep_span(s))
         put_swept(c, s);
-    fgc_unlock(&c->lock);
   }
 }
 
@@ -210,6 +256,7 @@ void fgc_sweep_begin_cycle(void) {
     struct central *c = &h->central[spc];
     fgc_list_splice(&c->unswept, &c->partial);
     fgc_list_splice(&c->unswept, &c->full);
+    fgc_list_splice(&c->unswept, &c->empty);
   }
 }
 
@@ -238,7 +285,7 @@ void fgc_sweep_large(void) {
 void fgc_central_lock_all(void) {
   struct heap *h = fgc_heap;
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++)
-    fgc_lock(&h->central[spc].lock);
+    fgc_spin_lock(&h->central[spc].lock);
   fgc_lock(&h->lock);
 }
 
@@ -246,5 +293,5 @@ void fgc_central_unlock_all(void) {
   struct heap *h = fgc_heap;
   fgc_unlock(&h->lock);
   for (int spc = NUM_SPAN_CLASSES - 1; spc >= 1; spc--)
-    fgc_unlock(&h->central[spc].lock);
+    fgc_spin_unlock(&h->central[spc].lock);
 }

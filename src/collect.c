@@ -48,8 +48,6 @@ static void init(void) {
     fgc_fatal("out of memory at start-up");
   struct heap *h = fgc_heap;
   pthread_mutex_init(&h->lock, NULL);
-  for (int i = 0; i < NUM_SPAN_CLASSES; i++)
-    pthread_mutex_init(&h->central[i].lock, NULL);
   h->sweepgen = 2;
   h->gogc = fgc_opt.gogc;
   h->heap_goal = goal_for(0, h->gogc);

@@ -185,28 +185,32 @@ static inline void fgc_unlock(fgc_mutex *m) {
 
 enum span_state { SPAN_FREE = 0, SPAN_IN_USE = 1 };
 
-struct span {
-  uintptr_t base;    /* address of the first page */
+/* The first cache line holds what allocation and marking read for every
+ * object; records are line-aligned so that spans owned by different threads
+ * never share a line. */
+struct __attribute__((aligned(64))) span {
+  uintptr_t base;       /* address of the first page */
+  uint8_t *marks;       /* nelems bytes, after alloc_bits; off-heap */
+  uint64_t *alloc_bits; /* nelems bits */
+  size_t elemsize;      /* object slot size; npages*PAGE_SIZE when large */
+  uint64_t alloc_cache; /* free-slot bits from freeindex on (see above) */
+  uint32_t divmul;      /* slot index = (offset * divmul) >> 32; 0 if large */
+  uint32_t nelems;      /* slots in the span (1 when large) */
+  uint32_t freeindex;   /* slots below were all handed out */
+  uint32_t alloc_count; /* allocated slots */
+  uint32_t sweepgen;    /* see above */
+  uint8_t state;        /* enum span_state */
+  uint8_t spc;          /* span class; 0 for a large object */
+  bool noscan;          /* objects hold no pointers */
+  bool needzero;        /* slots may hold old data; zero on allocation */
+  /* -- second line -- */
   size_t npages;     /* length in pages */
   struct span *next; /* list links: central or page-heap free list */
   struct span *prev;
-  uint8_t state;         /* enum span_state */
-  uint8_t spc;           /* span class; 0 for a large object */
-  bool noscan;           /* objects hold no pointers */
-  bool needzero;         /* slots may hold old data; zero on allocation */
-  bool released;         /* FREE only: pages were returned to the OS */
-  uint32_t sweepgen;     /* see above */
-  size_t elemsize;       /* object slot size; npages*PAGE_SIZE when large */
-  uint32_t nelems;       /* slots in the span (1 when large) */
-  uint32_t divmul;       /* slot index = (offset * divmul) >> 32; 0 if large */
-  uint32_t freeindex;    /* slots below were all handed out */
-  uint32_t alloc_count;  /* allocated slots */
-  uint32_t cached_count; /* alloc_count when a thread cached the span */
-  uint64_t alloc_cache;  /* free-slot bits from freeindex on (see above) */
+  uint32_t cached_count;         /* alloc_count when a thread cached the span */
+  bool released;                 /* FREE only: pages were returned to the OS */
   struct special *specials;      /* sorted by (offset, kind); special lock */
   struct special *specials_tail; /* last of them, for O(1) appends */
-  uint64_t *alloc_bits;          /* nelems bits; off-heap */
-  uint8_t *marks;                /* nelems bytes, after alloc_bits */
   uint64_t free_since;           /* FREE only: collection count when freed */
   uint64_t free_since_ns;        /* FREE only: time when freed */
 };
@@ -304,6 +308,7 @@ struct special_cleanup {
 /* A doubly linked list of spans with a count. */
 struct span_list {
   struct span *first;
+  struct span *last; /* so that splicing a list is O(1) */
   size_t len;
 };
 
@@ -312,15 +317,17 @@ struct span_list {
  * ---------------------------------------------------------------------- */
 
 struct central {
-  fgc_mutex lock;
+  fgc_spinlock lock;        /* list operations only: never held to sweep */
   struct span_list partial; /* swept, with free slots, not cached */
   struct span_list full;    /* swept, no free slots, not cached */
+  struct span_list empty;   /* swept, no allocated slot, kept for reuse */
   struct span_list unswept; /* need sweeping */
 };
 
 /* Per-thread allocation cache.  Only its thread touches it, except that the
- * collector flushes every cache while the world is stopped. */
-struct cache {
+ * collector flushes every cache while the world is stopped.  Line-aligned,
+ * so that two threads' caches never share a line. */
+struct __attribute__((aligned(64))) cache {
   struct span *alloc[NUM_SPAN_CLASSES]; /* span to allocate from, or the
                                            empty sentinel */
   void *freed[NUM_SPAN_CLASSES];        /* gc_free'd slots, linked through
@@ -329,6 +336,8 @@ struct cache {
   size_t tiny_offset;                   /* bytes used in the tiny block */
   struct special *special_free;         /* spare special records */
   uint32_t special_free_len;
+  int64_t live_delta;                  /* not yet added to heap_live */
+  uint64_t objects_delta, bytes_delta; /* not yet added to the totals */
 };
 
 /* ------------------------------------------------------------------------
@@ -479,7 +488,7 @@ FGC_INTERNAL struct span *fgc_list_pop(struct span_list *l);
 FGC_INTERNAL void fgc_list_splice(struct span_list *dst, struct span_list *src);
 
 /* "central.c": per span class lists; sweeping lives here too. */
-FGC_INTERNAL struct span *fgc_central_cache_span(int spc);
+FGC_INTERNAL struct span *fgc_central_cache_span(int spc, struct span *old);
 FGC_INTERNAL void fgc_central_uncache_span(struct span *s);
 FGC_INTERNAL void fgc_central_ensure_swept(struct span *s);
 FGC_INTERNAL void fgc_sweep_all(void);
@@ -572,6 +581,7 @@ FGC_INTERNAL void fgc_special_unlock_all(void);
 FGC_INTERNAL void fgc_finalizer_fork_prepare(void);
 FGC_INTERNAL void fgc_finalizer_fork_parent(void);
 FGC_INTERNAL void fgc_finalizer_fork_child(void);
+FGC_INTERNAL void fgc_mark_fork_child(void);
 FGC_INTERNAL void fgc_roots_lock_all(void);
 FGC_INTERNAL void fgc_roots_unlock_all(void);
 

@@ -36,7 +36,6 @@
  * shared out.
  */
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "sanitizer.h"
@@ -321,12 +320,8 @@ static void *helper_main(void *arg) {
   return NULL;
 }
 
-/* Starts helper threads until there are want-1 of them (in a child after
- * fork, where they do not exist, from none). */
+/* Starts helper threads until there are want-1 of them. */
 static void start_helpers(int want) {
-  static pid_t started_in;
-  if (started_in != getpid())
-    helpers_started = 0;
   for (int id = helpers_started + 1; id < want; id++) {
     pthread_t t;
     pthread_attr_t attr;
@@ -338,7 +333,6 @@ static void start_helpers(int want) {
       break;
     helpers_started = id;
   }
-  started_in = getpid();
 }
 
 /* Rescans every marked object of the heap: the recovery from a mark-stack
@@ -404,6 +398,9 @@ size_t fgc_mark_finish(void) {
   m0->marked_bytes = 0;
   return marked;
 }
+
+/* A child after fork has no helper threads: they start again on demand. */
+void fgc_mark_fork_child(void) { helpers_started = 0; }
 
 int gc_set_markers(int n) {
   if (n < 1)

@@ -60,6 +60,8 @@ void fgc_list_push(struct span_list *l, struct span *s) {
   s->next = l->first;
   if (l->first)
     l->first->prev = s;
+  else
+    l->last = s;
   l->first = s;
   l->len++;
 }
@@ -71,6 +73,8 @@ void fgc_list_remove(struct span_list *l, struct span *s) {
     l->first = s->next;
   if (s->next)
     s->next->prev = s->prev;
+  else
+    l->last = s->prev;
   s->next = s->prev = NULL;
   l->len--;
 }
@@ -86,15 +90,15 @@ void fgc_list_splice(struct span_list *dst, struct span_list *src) {
   struct span *s = src->first;
   if (!s)
     return;
-  struct span *last = s;
-  while (last->next)
-    last = last->next;
+  struct span *last = src->last;
   last->next = dst->first;
   if (dst->first)
     dst->first->prev = last;
+  else
+    dst->last = last;
   dst->first = s;
   dst->len += src->len;
-  src->first = NULL;
+  src->first = src->last = NULL;
   src->len = 0;
 }
 

@@ -327,6 +327,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  fgc_mark_fork_child();
   fgc_cleanup_fork_child();
   fgc_finalizer_fork_child();
   unlock_all();
