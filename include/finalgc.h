@@ -74,11 +74,36 @@ GC_API GC_MALLOC_ATTR void *gc_alloc(size_t size);
  * all its objects are unreachable, and gc_base/gc_size describe the block. */
 GC_API GC_MALLOC_ATTR void *gc_alloc_noscan(size_t size);
 
+/* ------------------------------------------------------------------------
+ * Typed objects: precise scanning where the program knows its types.
+ *
+ * A layout says which words of an object are pointers; a typed object is
+ * scanned through its layout only, so a number that looks like an address
+ * keeps nothing alive.  Layouts are immutable and live for the whole run;
+ * making the same layout twice returns the same one.
+ * ---------------------------------------------------------------------- */
+
+typedef const struct gc_layout *gc_layout;
+
+/* The layout in which word i (of nwords) is a pointer iff bit i of bitmap
+ * (64 bits per element) is set; words past nwords are not pointers.  NULL
+ * if memory is exhausted. */
+GC_API gc_layout gc_make_layout(const uint64_t *bitmap, size_t nwords);
+
+/* Allocates size zeroed bytes scanned through layout (conservatively, if
+ * layout is NULL).  The slot keeps the layout in a word past the object, so
+ * gc_size does not count it.  NULL with errno = ENOMEM on exhaustion. */
+GC_API GC_MALLOC_ATTR void *gc_alloc_typed(size_t size, gc_layout layout);
+
+/* n elements of size bytes each laid out by layout (calloc-style). */
+GC_API GC_MALLOC_ATTR void *gc_alloc_typed_array(size_t n, size_t size,
+                                                 gc_layout layout);
+
 /* Resizes an object, keeping its contents up to the smaller size and its
- * kind (scanned or noscan).  gc_realloc(NULL, n) is gc_alloc(n);
- * gc_realloc(p, 0) frees p and returns the zero-size address.  Returns NULL
- * with errno = ENOMEM if memory is exhausted (p is untouched), or with
- * errno = EINVAL if p is not the start of a live heap object. */
+ * kind (scanned, noscan, or typed with its layout).  gc_realloc(NULL, n) is
+ * gc_alloc(n); gc_realloc(p, 0) frees p and returns the zero-size address.
+ * Returns NULL with errno = ENOMEM if memory is exhausted (p is untouched), or
+ * with errno = EINVAL if p is not the start of a live heap object. */
 GC_API void *gc_realloc(void *p, size_t size);
 
 /* Frees an object early.  Small objects are reused by the freeing thread's

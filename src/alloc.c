@@ -227,7 +227,7 @@ static void *alloc_from_class(struct cache *c, int spc) {
   return p;
 }
 
-static void *alloc_large(size_t size, bool noscan) {
+static void *alloc_large(size_t size, int kind) {
   struct heap *h = fgc_heap;
   if (size > h->arena_hi - h->arena_lo)
     return out_of_memory();
@@ -239,7 +239,7 @@ static void *alloc_large(size_t size, bool noscan) {
       fgc_collect_for_oom();
     fgc_lock(&h->lock);
     s = fgc_pageheap_alloc(npages);
-    if (s && fgc_span_init_large(s, noscan) != 0) {
+    if (s && fgc_span_init_large(s, kind) != 0) {
       fgc_pageheap_free(s);
       s = NULL;
     }
@@ -301,19 +301,19 @@ static inline size_t slot_size(size_t size) {
   return (size & 15) == 0 ? size + 16 : size + 1;
 }
 
-static void *alloc_slow(size_t size, bool noscan) {
+static void *alloc_slow(size_t size, int kind) {
   struct cache *c = cache_self();
   if (!c)
     return out_of_memory();
   if (size == 0)
     return fgc_zerobase;
   if (size >= GC_MAX_SMALL_SIZE)
-    return alloc_large(slot_size(size), noscan);
+    return alloc_large(slot_size(size), kind);
   fgc_critical_enter();
-  void *p = noscan && size < TINY_SIZE
+  void *p = kind == KIND_NOSCAN && size < TINY_SIZE
                 ? alloc_tiny(c, size)
                 : alloc_from_class(
-                      c, span_class_of(size_to_class(slot_size(size)), noscan));
+                      c, span_class_of(size_to_class(slot_size(size)), kind));
   fgc_critical_leave();
   return p ? p : out_of_memory();
 }
@@ -340,21 +340,63 @@ static inline void *alloc_fast(struct cache *c, int spc) {
 }
 
 /* The span class for a request of 1..GC_SMALL_SIZE_MAX-1 bytes, padded. */
-static inline int small_class(size_t size, bool noscan) {
+static inline int small_class(size_t size, int kind) {
   size_t slot = slot_size(size);
-  return span_class_of(size_to_class8[(slot + 7) >> 3], noscan);
+  return span_class_of(size_to_class8[(slot + 7) >> 3], kind);
 }
 
 void *gc_alloc(size_t size) {
   struct cache *c = tls_cache;
   if (likely(c != NULL && size - 1 < GC_SMALL_SIZE_MAX - 1)) {
     fgc_critical_enter();
-    void *p = alloc_fast(c, small_class(size, false));
+    void *p = alloc_fast(c, small_class(size, KIND_SCAN));
     fgc_critical_leave();
     if (likely(p != NULL))
       return p;
   }
-  return alloc_slow(size, false);
+  return alloc_slow(size, KIND_SCAN);
+}
+
+/* The bytes of a slot the program may use: all of it, but for a typed
+ * object's trailing layout word. */
+static size_t usable_size(const struct span *s) {
+  return s->elemsize - (s->typed ? sizeof(gc_layout) : 0);
+}
+
+static gc_layout layout_of(const struct span *s, uintptr_t base) {
+  return *(gc_layout *)(base + usable_size(s));
+}
+
+/* A typed object's slot ends with its layout, so it needs a word more than
+ * asked for (which is also its one-past-the-end padding); a size that is a
+ * multiple of 16 keeps a slot that is one too (see slot_size). */
+void *gc_alloc_typed(size_t size, gc_layout layout) {
+  if (size == 0)
+    return fgc_zerobase;
+  if (size > SIZE_MAX - 16)
+    return out_of_memory();
+  size_t need = (size & 15) == 0 ? size + 16 : ((size + 7) & ~(size_t)7) + 8;
+  struct cache *c = cache_self();
+  if (!c)
+    return out_of_memory();
+  void *p;
+  if (need > GC_MAX_SMALL_SIZE) {
+    p = alloc_large(need, KIND_TYPED);
+    if (p) {
+      struct span *s = span_of((uintptr_t)p);
+      *(gc_layout *)((char *)p + usable_size(s)) = layout;
+    }
+    return p;
+  }
+  fgc_critical_enter();
+  p = alloc_from_class(c, span_class_of(size_to_class(need), KIND_TYPED));
+  /* The layout is in place before any collection can see the object. */
+  if (p) {
+    struct span *s = span_of((uintptr_t)p);
+    *(gc_layout *)((char *)p + s->elemsize - sizeof(gc_layout)) = layout;
+  }
+  fgc_critical_leave();
+  return p ? p : out_of_memory();
 }
 
 void *gc_alloc_noscan(size_t size) {
@@ -365,12 +407,12 @@ void *gc_alloc_noscan(size_t size) {
     if (size - 1 < TINY_SIZE - 1)
       p = tiny_fit(c, size);
     else if (size < GC_SMALL_SIZE_MAX)
-      p = alloc_fast(c, small_class(size, true));
+      p = alloc_fast(c, small_class(size, KIND_NOSCAN));
     fgc_critical_leave();
     if (likely(p != NULL))
       return p;
   }
-  return alloc_slow(size, true);
+  return alloc_slow(size, KIND_NOSCAN);
 }
 
 /* --- lookups ----------------------------------------------------------- */
@@ -434,7 +476,7 @@ size_t gc_size(const void *p) {
   fgc_ensure_init();
   uint32_t i;
   struct span *s = fgc_find_object((uintptr_t)p, &i);
-  return s ? s->elemsize : 0;
+  return s ? usable_size(s) : 0;
 }
 
 /* --- explicit free ----------------------------------------------------- */
@@ -520,16 +562,20 @@ void *gc_realloc(void *ptr, size_t size) {
     gc_free(ptr);
     return fgc_zerobase;
   }
-  size_t old = tiny ? base + TINY_SIZE - p : s->elemsize;
+  size_t old = tiny ? base + TINY_SIZE - p : usable_size(s);
   size_t slot = slot_size(size);
-  bool fits = span_is_large(s) ? slot <= old && slot > old / 2
-                               : !tiny && slot <= GC_MAX_SMALL_SIZE &&
-                                     size_to_class(slot) == s->spc >> 1;
+  bool fits =
+      !s->typed &&
+      (span_is_large(s) ? slot <= old && slot > old / 2
+                        : !tiny && slot <= GC_MAX_SMALL_SIZE &&
+                              size_to_class(slot) == spc_size_class(s->spc));
   if (fits) {
     memset((char *)ptr + size, 0, old - size);
     return ptr;
   }
-  void *q = s->noscan ? gc_alloc_noscan(size) : gc_alloc(size);
+  void *q = s->typed    ? gc_alloc_typed(size, layout_of(s, base))
+            : s->noscan ? gc_alloc_noscan(size)
+                        : gc_alloc(size);
   if (!q)
     return NULL;
   memcpy(q, ptr, size < old ? size : old);

@@ -182,7 +182,7 @@ struct span *fgc_central_cache_span(int spc, struct span *old) {
     }
   }
   if (!s) {
-    size_t npages = class_to_npages[spc == SPC_TINY ? 2 : spc >> 1];
+    size_t npages = class_to_npages[spc == SPC_TINY ? 2 : spc_size_class(spc)];
     fgc_lock(&h->lock);
     s = fgc_pageheap_alloc(npages);
     if (s && fgc_span_init_small(s, spc) != 0) {

@@ -48,16 +48,23 @@
 
 #include "sizeclasses.h"
 
-/* A span class is a size class and a scan/noscan bit: spans hold objects of
- * one kind only, so the collector knows from the span whether to scan.
- * Span class 1 (size class 0, noscan) is free, since size class 0 means
- * "large"; the tiny allocator uses it for its 16-byte blocks, so that a
- * pointer can be recognised as pointing into a tiny block. */
-#define NUM_SPAN_CLASSES (GC_NUM_SIZE_CLASSES * 2)
-#define SPC_TINY 1
-static inline int span_class_of(int size_class, bool noscan) {
-  return size_class << 1 | (int)noscan;
+/* A span class is a size class and an object kind: spans hold objects of
+ * one kind only, so the collector knows from the span how to scan.
+ *   KIND_SCAN    every word may be a pointer (gc_alloc);
+ *   KIND_NOSCAN  never scanned (gc_alloc_noscan);
+ *   KIND_TYPED   scanned precisely: the last word of the slot holds a
+ *                layout (gc_alloc_typed), and only the words it marks as
+ *                pointers are scanned.
+ * Span class SPC_TINY (size class 0, noscan) is free, since size class 0
+ * means "large"; the tiny allocator uses it for its 16-byte blocks, so that
+ * a pointer can be recognised as pointing into a tiny block. */
+enum obj_kind { KIND_SCAN = 0, KIND_NOSCAN = 1, KIND_TYPED = 2, KINDS = 3 };
+#define NUM_SPAN_CLASSES (GC_NUM_SIZE_CLASSES * KINDS)
+#define SPC_TINY KIND_NOSCAN
+static inline int span_class_of(int size_class, int kind) {
+  return size_class * KINDS + kind;
 }
+static inline int spc_size_class(int spc) { return spc / KINDS; }
 
 static inline int size_to_class(size_t size) {
   if (size <= GC_SMALL_SIZE_MAX)
@@ -200,10 +207,11 @@ struct __attribute__((aligned(64))) span {
   uint32_t alloc_count; /* allocated slots */
   uint32_t sweepgen;    /* see above */
   uint8_t state;        /* enum span_state */
-  uint8_t spc;          /* span class; 0 for a large object */
-  bool noscan;          /* objects hold no pointers */
+  bool noscan;          /* KIND_NOSCAN: objects hold no pointers */
+  bool typed;           /* KIND_TYPED: objects carry their layout */
   bool needzero;        /* slots may hold old data; zero on allocation */
   /* -- second line -- */
+  uint16_t spc;      /* span class; 0 for a large object */
   size_t npages;     /* length in pages */
   struct span *next; /* list links: central or page-heap free list */
   struct span *prev;
@@ -297,6 +305,21 @@ struct special_weak {
   struct special s;
   struct gc_weak *handle; /* kept alive while the special is */
 };
+
+/* Layouts of typed objects (gc_make_layout): word i of an element is a
+ * pointer iff bit i of bits is set, for i < nwords; elements repeat every
+ * elem_words words (0: the layout describes one object). */
+struct gc_layout {
+  uint32_t nwords;
+  uint32_t elem_words;
+  uint64_t bits[];
+};
+
+static inline bool layout_is_pointer(const struct gc_layout *l, size_t word) {
+  if (l->elem_words)
+    word %= l->elem_words;
+  return word < l->nwords && (l->bits[word / 64] >> (word % 64)) & 1;
+}
 
 struct special_cleanup {
   struct special s;
@@ -477,7 +500,7 @@ FGC_INTERNAL struct span *fgc_pageheap_alloc(size_t npages); /* heap.lock */
 FGC_INTERNAL void fgc_pageheap_free(struct span *s);         /* heap.lock */
 FGC_INTERNAL void fgc_pageheap_scavenge(size_t retain);      /* heap.lock */
 FGC_INTERNAL int fgc_span_init_small(struct span *s, int spc);
-FGC_INTERNAL int fgc_span_init_large(struct span *s, bool noscan);
+FGC_INTERNAL int fgc_span_init_large(struct span *s, int kind);
 FGC_INTERNAL void fgc_span_refill_cache(struct span *s);
 FGC_INTERNAL uint32_t fgc_span_next_free_index(struct span *s);
 
@@ -525,6 +548,8 @@ FGC_INTERNAL void fgc_roots_mark(void);              /* world stopped */
 FGC_INTERNAL void fgc_mark_init(void);
 FGC_INTERNAL void fgc_mark_range(uintptr_t lo, uintptr_t hi);
 FGC_INTERNAL void fgc_mark_root(uintptr_t lo, uintptr_t hi);
+FGC_INTERNAL void fgc_mark_object_contents(const struct span *s,
+                                           uintptr_t base);
 FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
 
 /* "special.c" */

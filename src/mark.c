@@ -168,11 +168,13 @@ NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
     marked += size;
     if (noscan)
       continue;
+    /* A typed object's entry is tagged in its low bit (see drain). */
+    uintptr_t tagged = base | (uintptr_t)s->typed;
     if (likely(top < cap)) {
-      stack[top++] = (struct mark_entry){base, base + size};
+      stack[top++] = (struct mark_entry){tagged, base + size};
     } else {
       m->top = top;
-      push(m, base, base + size);
+      push(m, tagged, base + size);
       stack = m->stack;
       top = m->top;
       cap = m->cap;
@@ -180,6 +182,38 @@ NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
   }
   m->top = top;
   m->marked_bytes += marked;
+}
+
+/* Scans a typed object [base, hi): only the words its layout, in the
+ * slot's last word, marks as pointers; conservatively if it has none. */
+static void scan_typed(struct marker *m, uintptr_t base, uintptr_t hi) {
+  uintptr_t end = hi - sizeof(gc_layout);
+  const struct gc_layout *l = *(const struct gc_layout *const *)end;
+  if (!l) {
+    scan(m, base, end);
+    return;
+  }
+  size_t n = (end - base) / WORD_SIZE;
+  for (size_t w = 0; w < n; w++) {
+    if (!layout_is_pointer(l, w))
+      continue;
+    size_t run = w + 1;
+    while (run < n && layout_is_pointer(l, run))
+      run++;
+    scan(m, base + w * WORD_SIZE, base + run * WORD_SIZE);
+    w = run;
+  }
+}
+
+/* Scans an object, as its span's kind says: for a collector pass that
+ * looks at one object's contents (finalizers, overflow recovery). */
+void fgc_mark_object_contents(const struct span *s, uintptr_t base) {
+  if (s->noscan)
+    return;
+  if (s->typed)
+    scan_typed(&markers[0], base, base + s->elemsize);
+  else
+    scan(&markers[0], base, base + s->elemsize);
 }
 
 /* Scans [lo, hi) now, on the collecting thread: for memory that may change
@@ -236,7 +270,9 @@ static void drain(struct marker *m) {
       struct mark_entry e = m->stack[--m->top];
       if (m->top == m->bottom)
         m->top = m->bottom = 0;
-      if (e.hi - e.lo > SCAN_CHUNK) {
+      /* Untyped ranges are split, so that one huge array is shared out;
+       * a typed object's layout is at its end, so it is scanned whole. */
+      if (!(e.lo & 1) && e.hi - e.lo > SCAN_CHUNK) {
         push(m, e.lo + SCAN_CHUNK, e.hi);
         e.hi = e.lo + SCAN_CHUNK;
       }
@@ -248,7 +284,10 @@ static void drain(struct marker *m) {
     struct mark_entry e = fifo[head];
     head = (head + 1) % PREFETCH_DEPTH;
     len--;
-    scan(m, e.lo, e.hi);
+    if (e.lo & 1)
+      scan_typed(m, e.lo & ~(uintptr_t)1, e.hi);
+    else
+      scan(m, e.lo, e.hi);
     if (m->parallel)
       maybe_share(m);
   }
@@ -348,7 +387,10 @@ static void rescan_marked(struct marker *m) {
       if (!s->marks[i])
         continue;
       uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
-      scan(m, base, base + s->elemsize);
+      if (s->typed)
+        scan_typed(m, base, base + s->elemsize);
+      else
+        scan(m, base, base + s->elemsize);
       drain(m);
     }
   }

@@ -432,14 +432,15 @@ void fgc_pageheap_scavenge(size_t retain) {
 /* --- small-object spans ------------------------------------------------ */
 
 static size_t spc_elemsize(int spc) {
-  return spc == SPC_TINY ? TINY_SIZE : class_to_size[spc >> 1];
+  return spc == SPC_TINY ? TINY_SIZE : class_to_size[spc_size_class(spc)];
 }
 
 /* Turns a fresh IN_USE span into a small-object span of class spc.  Returns
  * -1 if its bitmaps cannot be allocated (the span is then unchanged). */
 int fgc_span_init_small(struct span *s, int spc) {
-  s->spc = (uint8_t)spc;
-  s->noscan = spc & 1;
+  s->spc = (uint16_t)spc;
+  s->noscan = spc % KINDS == KIND_NOSCAN;
+  s->typed = spc % KINDS == KIND_TYPED;
   s->elemsize = spc_elemsize(spc);
   s->nelems = (uint32_t)(s->npages * PAGE_SIZE / s->elemsize);
   s->divmul = (uint32_t)((((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize);
@@ -456,9 +457,10 @@ int fgc_span_init_small(struct span *s, int spc) {
 }
 
 /* Turns a fresh IN_USE span into a large-object span. */
-int fgc_span_init_large(struct span *s, bool noscan) {
+int fgc_span_init_large(struct span *s, int kind) {
   s->spc = 0;
-  s->noscan = noscan;
+  s->noscan = kind == KIND_NOSCAN;
+  s->typed = kind == KIND_TYPED;
   s->elemsize = s->npages * PAGE_SIZE;
   s->nelems = 1;
   s->divmul = 0;

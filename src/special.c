@@ -291,10 +291,7 @@ static void mark_span_specials(struct span *s, void *arg) {
     switch (sp->kind) {
     case SPECIAL_FINALIZER: {
       struct special_finalizer *f = (struct special_finalizer *)sp;
-      if (!s->noscan) {
-        uintptr_t base = object_base(s, sp->offset);
-        fgc_mark_range(base, base + s->elemsize);
-      }
+      fgc_mark_object_contents(s, object_base(s, sp->offset));
       mark_word(&f->arg);
       break;
     }
