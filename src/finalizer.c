@@ -59,6 +59,16 @@ static struct special_finalizer *next_of(const struct special_finalizer *f) {
 
 /* --- queueing (world stopped) ------------------------------------------ */
 
+/* The queue's last record when this collection began queueing, so that
+ * fgc_finq_queued_this_cycle can find what it queued. */
+static struct special_finalizer *cycle_start;
+
+void fgc_finq_begin_cycle(void) { cycle_start = finq_tail; }
+
+struct special_finalizer *fgc_finq_queued_this_cycle(void) {
+  return cycle_start ? next_of(cycle_start) : finq_head;
+}
+
 /* Appends f, just unlinked from its span, for the object at obj.  Called
  * with the world stopped: no thread is inside fin_lock's critical section,
  * so the collector appends without taking it. */
@@ -301,9 +311,18 @@ bool fgc_on_demand(void) {
   return __atomic_load_n(&on_demand, __ATOMIC_ACQUIRE);
 }
 
-int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
-  static const char call[] = "gc_set_finalizer";
+/* Sets, replaces or removes obj's finalizer.  With ofn, an existing
+ * finalizer is replaced and reported through ofn/oarg (bdwgc's rule);
+ * without, it is an error (Go's).  The object and arg are on this frame
+ * until the special is linked, so a collection in between keeps them (Go's
+ * KeepAlive in addfinalizer). */
+int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
+                      gc_finalizer_fn *ofn, void **oarg, const char *call) {
   fgc_ensure_init();
+  if (ofn) {
+    *ofn = NULL;
+    *oarg = NULL;
+  }
   uintptr_t p = (uintptr_t)obj;
   if (!obj)
     return fgc_misuse(GC_ERR_INVALID, call);
@@ -317,23 +336,31 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
   if (s->base + (uintptr_t)i * s->elemsize != p && s->spc != SPC_TINY)
     return fgc_misuse(GC_ERR_NOT_AT_BASE, call);
   uintptr_t offset = p - s->base;
-  if (!fn) {
-    struct special *old = fgc_special_remove(s, offset, SPECIAL_FINALIZER);
-    if (old)
-      fgc_special_free(old);
-    return GC_OK;
+  if (!fn || ofn) {
+    struct special_finalizer *old =
+        (struct special_finalizer *)fgc_special_remove(s, offset,
+                                                       SPECIAL_FINALIZER);
+    if (old) {
+      if (ofn) {
+        *ofn = old->fn;
+        *oarg = old->arg;
+      }
+      fgc_special_free(&old->s);
+    }
+    if (!fn)
+      return GC_OK;
   }
   if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
     create_fing();
   struct special_finalizer *f = (struct special_finalizer *)fgc_special_alloc();
   if (!f)
-    return GC_ERR_NOMEM;
+    return fgc_misuse(GC_ERR_NOMEM, call);
   f->s.offset = offset;
   f->s.kind = SPECIAL_FINALIZER;
+  f->s.reported = 0;
+  f->s.mode = (uint8_t)mode;
   f->fn = fn;
   f->arg = arg;
-  /* The object and arg are on this frame until the special is linked, so
-   * a collection in between keeps them (Go's KeepAlive in addfinalizer). */
   if (!fgc_special_add(s, &f->s, false)) {
     fgc_special_free(&f->s);
     return fgc_misuse(GC_ERR_FINALIZER_SET, call);
@@ -341,6 +368,11 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
   gc_keep_alive(obj);
   gc_keep_alive(arg);
   return GC_OK;
+}
+
+int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
+  return fgc_set_finalizer(obj, fn, arg, FIN_ORDERED, NULL, NULL,
+                           "gc_set_finalizer");
 }
 
 /* Fork: fin_lock is held across it.  The child has no finalizer thread,
@@ -369,4 +401,11 @@ void fgc_finalizer_fork_child(void) {
   fgc_unlock(&fin_lock);
   pthread_mutex_init(&run_lock, NULL);
   __atomic_store_n(&fing_created, 0, __ATOMIC_RELEASE);
+}
+
+/* Finalizers queued and not yet returned (GC_should_invoke_finalizers). */
+uint64_t fgc_finalizers_pending(void) {
+  uint64_t queued, run;
+  fgc_finalizer_stats(&queued, &run);
+  return queued - run;
 }

@@ -271,9 +271,21 @@ static inline bool span_is_large(const struct span *s) { return s->spc == 0; }
  * ---------------------------------------------------------------------- */
 
 enum special_kind {
-  SPECIAL_FINALIZER = 1, /* gc_set_finalizer */
+  SPECIAL_FINALIZER = 1, /* gc_set_finalizer, GC_register_finalizer* */
   SPECIAL_WEAK = 2,      /* gc_weak_make's canonical handle */
-  SPECIAL_CLEANUP = 3,   /* gc_add_cleanup; several may share an offset */
+  SPECIAL_LINK = 3,      /* bdwgc short disappearing link */
+  SPECIAL_LONG_LINK = 4, /* bdwgc long link */
+  SPECIAL_CLEANUP = 5,   /* gc_add_cleanup; several may share an offset */
+  SPECIAL_ROOT = 6,      /* the object is a root (GC_malloc_uncollectable) */
+};
+
+/* How a finalizer orders (bdwgc's four variants; Go's is FIN_ORDERED). */
+enum fin_mode {
+  FIN_ORDERED = 0,     /* scan its contents: what it reaches waits for it */
+  FIN_IGNORE_SELF = 1, /* the same, ignoring pointers into itself */
+  FIN_NO_ORDER = 2,    /* no order: cycles are finalized too */
+  FIN_UNREACHABLE = 3, /* no order, but not while another finalizable
+                          object still reaches it */
 };
 
 struct special {
@@ -284,6 +296,7 @@ struct special {
   };
   uint8_t kind;
   uint8_t reported; /* checkfinalizers has reported it */
+  uint8_t mode;     /* finalizers: enum fin_mode */
 };
 
 struct special_finalizer {
@@ -320,6 +333,15 @@ static inline bool layout_is_pointer(const struct gc_layout *l, size_t word) {
     word %= l->elem_words;
   return word < l->nwords && (l->bits[word / 64] >> (word % 64)) & 1;
 }
+
+/* A disappearing link: *link is cleared when the object dies (short: as
+ * soon as it is found unreachable; long: once no finalizer can bring it
+ * back).  The link's own address is the key of a table in weak.c. */
+struct special_link {
+  struct special s;
+  void **link;
+  uintptr_t hidden_obj; /* the object's address, complemented */
+};
 
 struct special_cleanup {
   struct special s;
@@ -565,6 +587,7 @@ FGC_INTERNAL bool fgc_special_remove_cleanup(struct span *s, uintptr_t offset,
 FGC_INTERNAL struct special *fgc_special_remove(struct span *s,
                                                 uintptr_t offset, int kind);
 FGC_INTERNAL void fgc_specials_drop_object(struct span *s, uintptr_t base);
+FGC_INTERNAL void fgc_special_unlink(struct span *s, struct special *sp);
 FGC_INTERNAL void fgc_special_cache_release(struct cache *c);
 FGC_INTERNAL void fgc_specials_for_each_span(void (*fn)(struct span *s,
                                                         void *arg),
@@ -574,12 +597,26 @@ FGC_INTERNAL size_t fgc_specials_process(void);          /* world stopped */
 
 /* "finalizer.c" */
 FGC_INTERNAL void fgc_finq_push(struct special_finalizer *f, void *obj);
+FGC_INTERNAL void fgc_finq_begin_cycle(void);
+FGC_INTERNAL struct special_finalizer *fgc_finq_queued_this_cycle(void);
+FGC_INTERNAL int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg,
+                                   int mode, gc_finalizer_fn *ofn, void **oarg,
+                                   const char *call);
+FGC_INTERNAL uint64_t fgc_finalizers_pending(void);
 FGC_INTERNAL void fgc_finq_mark(void); /* world stopped */
 FGC_INTERNAL bool fgc_finalizers_after_gc(uint64_t queued_before);
 FGC_INTERNAL void fgc_notify_pending(void);
 FGC_INTERNAL void fgc_finalizer_stats(uint64_t *queued, uint64_t *run);
 FGC_INTERNAL bool fgc_is_global(uintptr_t p);
 FGC_INTERNAL int fgc_misuse(int err, const char *call);
+
+/* "weak.c": bdwgc's disappearing links, on weak specials. */
+#define FGC_DUPLICATE (-2)
+FGC_INTERNAL int fgc_link_register(void **link, void *obj, bool is_long);
+FGC_INTERNAL bool fgc_link_unregister(void **link, bool is_long);
+FGC_INTERNAL int fgc_link_move(void **link, void **new_link, bool is_long);
+FGC_INTERNAL void fgc_link_forget(struct special_link *l);
+FGC_INTERNAL void fgc_links_process(void); /* world stopped */
 
 /* "cleanup.c" */
 FGC_INTERNAL void fgc_cleanupq_push(struct special_cleanup *c);
@@ -608,6 +645,10 @@ FGC_INTERNAL void fgc_finalizer_fork_parent(void);
 FGC_INTERNAL void fgc_finalizer_fork_child(void);
 FGC_INTERNAL void fgc_mark_fork_child(void);
 FGC_INTERNAL void fgc_roots_lock_all(void);
+FGC_INTERNAL void fgc_weak_lock_all(void);
+FGC_INTERNAL void fgc_weak_unlock_all(void);
+FGC_INTERNAL void fgc_typed_lock_all(void);
+FGC_INTERNAL void fgc_typed_unlock_all(void);
 FGC_INTERNAL void fgc_roots_unlock_all(void);
 
 /* "collect.c": the collection cycle and pacing. */

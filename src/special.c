@@ -232,6 +232,11 @@ static void clear_handle(struct special_weak *w) {
   __atomic_store_n(&w->handle->ptr, 0, __ATOMIC_RELEASE);
 }
 
+static void clear_link(struct special_link *l) {
+  *l->link = NULL;
+  fgc_link_forget(l);
+}
+
 /* Drops every special of the object at base (for gc_free), without running
  * or queueing anything; its weak pointers read NULL from now on. */
 void fgc_specials_drop_object(struct span *s, uintptr_t base) {
@@ -256,6 +261,9 @@ void fgc_specials_drop_object(struct span *s, uintptr_t base) {
     struct special *next = dropped->next;
     if (dropped->kind == SPECIAL_WEAK)
       clear_handle((struct special_weak *)dropped);
+    else if (dropped->kind == SPECIAL_LINK ||
+             dropped->kind == SPECIAL_LONG_LINK)
+      clear_link((struct special_link *)dropped);
     fgc_special_free(dropped);
     dropped = next;
   }
@@ -285,20 +293,36 @@ static void mark_word(void *p) {
   fgc_mark_range((uintptr_t)p, (uintptr_t)p + sizeof(void *));
 }
 
+/* An object's contents, but no word pointing into the object itself
+ * (GC_register_finalizer_ignore_self). */
+static void mark_contents_but_self(const struct span *s, uintptr_t base) {
+  if (s->noscan)
+    return;
+  uintptr_t end = base + s->elemsize;
+  for (uintptr_t p = base; p < end; p += sizeof(void *)) {
+    uintptr_t w = *(uintptr_t *)p;
+    if (w < base || w >= end)
+      mark_word((void *)p);
+  }
+}
+
 static void mark_span_specials(struct span *s, void *arg) {
   (void)arg;
   for (struct special *sp = s->specials; sp; sp = sp->next) {
+    uintptr_t base = object_base(s, sp->offset);
     switch (sp->kind) {
-    case SPECIAL_FINALIZER: {
-      struct special_finalizer *f = (struct special_finalizer *)sp;
-      fgc_mark_object_contents(s, object_base(s, sp->offset));
-      mark_word(&f->arg);
+    case SPECIAL_FINALIZER:
+      if (sp->mode == FIN_ORDERED)
+        fgc_mark_object_contents(s, base);
+      else if (sp->mode == FIN_IGNORE_SELF)
+        mark_contents_but_self(s, base);
+      mark_word(&((struct special_finalizer *)sp)->arg);
       break;
-    }
     case SPECIAL_WEAK: mark_word(&((struct special_weak *)sp)->handle); break;
     case SPECIAL_CLEANUP:
       mark_word(&((struct special_cleanup *)sp)->arg);
       break;
+    case SPECIAL_ROOT: mark_word(&base); break;
     }
   }
 }
@@ -308,55 +332,111 @@ void fgc_specials_mark(void) {
   fgc_specials_for_each_span(mark_span_specials, NULL);
 }
 
+/* Detaches sp from s (world stopped, or its object kept alive). */
+void fgc_special_unlink(struct span *s, struct special *sp) {
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
+  struct special **pp = splice_point(s, sp->offset, sp->kind);
+  while (*pp != sp)
+    pp = &(*pp)->next;
+  unlink_at(s, pp);
+  if (!s->specials)
+    set_has_specials(s, false);
+  fgc_spin_unlock(l);
+}
+
+/* --- after marking: what happens to unreachable objects ----------------- */
+
+/* Finalizers of bdwgc's "unreachable" kind wait here until it is known
+ * whether another finalizable object still reaches their object. */
+struct deferred {
+  struct special_finalizer *f;
+  struct span *s;
+  uint32_t index;
+};
+
+struct process_state {
+  size_t resurrected; /* bytes */
+  struct deferred *deferred;
+  size_t ndeferred, cap;
+  bool rescan; /* some no-order finalizer was queued */
+};
+
+static void defer(struct process_state *st, struct span *s, uint32_t index,
+                  struct special_finalizer *f) {
+  if (st->ndeferred == st->cap) {
+    size_t ncap = st->cap ? 2 * st->cap : 64;
+    struct deferred *n = fgc_sysalloc(ncap * sizeof *n);
+    if (!n)
+      fgc_fatal("out of memory processing finalizers");
+    if (st->deferred) {
+      memcpy(n, st->deferred, st->ndeferred * sizeof *n);
+      fgc_sysfree(st->deferred, st->cap * sizeof *n);
+    }
+    st->deferred = n;
+    st->cap = ncap;
+  }
+  st->deferred[st->ndeferred++] = (struct deferred){f, s, index};
+}
+
 /* Handles the specials of one unmarked object, the run [*pp, end) of s's
- * list (mgcsweep.go's two passes):
- *   - with a finalizer: the object is resurrected for it, its finalizers
- *     are queued and its weak handles cleared; its cleanups stay, to run
- *     once it is unreachable again without a finalizer;
- *   - without: its cleanups are queued and its weak handles cleared, and
- *     the sweep frees it.
- * Returns the bytes resurrected. */
-static size_t process_object(struct span *s, struct special **pp, uintptr_t end,
-                             uint32_t index) {
-  bool has_finalizer = false;
+ * list (Go's sweeper, mgcsweep.go; bdwgc's GC_finalize for the links):
+ *   - weak handles and short links are cleared first, whatever happens
+ *     next: before any finalizer runs;
+ *   - with a finalizer: the object is resurrected for it and its finalizer
+ *     queued; its cleanups and long links stay, for when it is unreachable
+ *     again without a finalizer.  A finalizer of the "unreachable" kind is
+ *     deferred (see fgc_specials_process);
+ *   - without: its cleanups are queued, and the sweep frees it.  Its long
+ *     links are cleared by fgc_links_process. */
+static void process_object(struct process_state *st, struct span *s,
+                           struct special **pp, uintptr_t end, uint32_t index) {
+  struct special_finalizer *fin = NULL;
   for (struct special *sp = *pp; sp && sp->offset < end; sp = sp->next)
-    has_finalizer |= sp->kind == SPECIAL_FINALIZER;
-  if (has_finalizer)
+    if (sp->kind == SPECIAL_FINALIZER)
+      fin = (struct special_finalizer *)sp;
+  if (fin && fin->s.mode != FIN_UNREACHABLE) {
     s->marks[index] = 1;
+    st->resurrected += s->elemsize;
+    st->rescan |= fin->s.mode == FIN_NO_ORDER;
+  }
   while (*pp && (*pp)->offset < end) {
     struct special *sp = *pp;
     void *ptr = (void *)(s->base + sp->offset);
     switch (sp->kind) {
     case SPECIAL_FINALIZER:
-      fgc_finq_push((struct special_finalizer *)unlink_at(s, pp), ptr);
+      if (sp->mode == FIN_UNREACHABLE)
+        defer(st, s, index, (struct special_finalizer *)unlink_at(s, pp));
+      else
+        fgc_finq_push((struct special_finalizer *)unlink_at(s, pp), ptr);
       break;
     case SPECIAL_WEAK:
       clear_handle((struct special_weak *)sp);
       fgc_special_free(unlink_at(s, pp));
       break;
+    case SPECIAL_LINK:
+      clear_link((struct special_link *)sp);
+      fgc_special_free(unlink_at(s, pp));
+      break;
     case SPECIAL_CLEANUP:
-      if (has_finalizer)
+      if (fin)
         pp = &sp->next;
       else
         fgc_cleanupq_push((struct special_cleanup *)unlink_at(s, pp));
       break;
+    default: /* long links, roots (never unmarked) */ pp = &sp->next; break;
     }
   }
-  return has_finalizer ? s->elemsize : 0;
 }
 
 static void process_span(struct span *s, void *arg) {
-  size_t *resurrected = arg;
+  struct process_state *st = arg;
   struct special **pp = &s->specials;
   while (*pp) {
     uint32_t index = span_object_index(s, s->base + (*pp)->offset);
     uintptr_t end = (uintptr_t)(index + 1) * s->elemsize;
-    if (s->marks[index]) {
-      while (*pp && (*pp)->offset < end)
-        pp = &(*pp)->next;
-      continue;
-    }
-    *resurrected += process_object(s, pp, end, index);
+    if (!s->marks[index])
+      process_object(st, s, pp, end, index);
     while (*pp && (*pp)->offset < end)
       pp = &(*pp)->next;
   }
@@ -364,12 +444,52 @@ static void process_span(struct span *s, void *arg) {
     set_has_specials(s, false);
 }
 
-/* After marking: queues the finalizers of unreachable objects and
- * resurrects those objects.  Returns the bytes resurrected. */
+/* Marks the contents of the objects just queued with no-order finalizers
+ * (so that what they reach survives for them) and of the deferred objects;
+ * bdwgc does the same when GC_java_finalization is on, its default. */
+static void mark_for_unordered(struct process_state *st) {
+  for (struct special_finalizer *f = fgc_finq_queued_this_cycle(); f;
+       f = (struct special_finalizer *)f->s.next)
+    if (f->s.mode == FIN_NO_ORDER) {
+      struct span *s = span_of((uintptr_t)f->obj);
+      fgc_mark_object_contents(s, object_base(s, (uintptr_t)f->obj - s->base));
+    }
+  for (size_t i = 0; i < st->ndeferred; i++) {
+    struct deferred *d = &st->deferred[i];
+    fgc_mark_object_contents(d->s, d->s->base + d->index * d->s->elemsize);
+  }
+}
+
+/* After marking, with the world stopped: queues the finalizers and cleanups
+ * of unreachable objects, resurrects the objects with finalizers, clears
+ * weak handles and links.  Returns the bytes that marking from
+ * resurrected objects adds to the live heap. */
 size_t fgc_specials_process(void) {
-  size_t resurrected = 0;
-  fgc_specials_for_each_span(process_span, &resurrected);
-  return resurrected;
+  struct process_state st = {0};
+  fgc_finq_begin_cycle();
+  fgc_specials_for_each_span(process_span, &st);
+  size_t marked = st.resurrected;
+  if (st.rescan || st.ndeferred) {
+    mark_for_unordered(&st);
+    marked += fgc_mark_finish();
+  }
+  /* A deferred object that the marking above reached is reachable from
+   * another finalizable object: it goes back on its span (bdwgc puts it
+   * back in its table).  The others are finalized. */
+  for (size_t i = 0; i < st.ndeferred; i++) {
+    struct deferred *d = &st.deferred[i];
+    if (d->s->marks[d->index]) {
+      fgc_special_add(d->s, &d->f->s, false);
+    } else {
+      d->s->marks[d->index] = 1;
+      marked += d->s->elemsize;
+      fgc_finq_push(d->f, (void *)(d->s->base + d->f->s.offset));
+    }
+  }
+  if (st.deferred)
+    fgc_sysfree(st.deferred, st.cap * sizeof *st.deferred);
+  fgc_links_process();
+  return marked;
 }
 
 void fgc_special_lock_all(void) {

@@ -133,3 +133,7 @@ void *gc_alloc_typed_array(size_t n, size_t size, gc_layout layout) {
   gc_layout array = make(layout->bits, layout->nwords, size / sizeof(void *));
   return array ? gc_alloc_typed(n * size, array) : NULL;
 }
+
+void fgc_typed_lock_all(void) { fgc_lock(&layouts_lock); }
+
+void fgc_typed_unlock_all(void) { fgc_unlock(&layouts_lock); }

@@ -142,3 +142,235 @@ gc_weak *gc_weak_make(void *ptr) {
 void *gc_weak_value(gc_weak *w) {
   return w ? (void *)__atomic_load_n(&w->ptr, __ATOMIC_ACQUIRE) : NULL;
 }
+
+/* --- bdwgc's disappearing links -------------------------------------------- *
+ *
+ * A link is a word of the program's (void **link) that the collector clears
+ * when an object dies: a weak reference of bdwgc's API, built on the same
+ * specials as gc_weak handles.  A short link (GC_general_register_
+ * disappearing_link) is cleared when the object is first found unreachable,
+ * before any finalizer runs, as a weak handle is; a long link
+ * (GC_register_long_link) only once the object is truly gone, after any
+ * finalizer that might bring it back.
+ *
+ * Each link address is registered at most once per kind, so a table per
+ * kind maps it to its special (unregistering and moving go by the link).
+ * A link that lies inside a heap object which dies is dropped, never
+ * written: bdwgc's "a link disappears when the object containing it is
+ * collected".  links_lock guards the tables; the collector takes it with
+ * the world stopped, when no thread can hold it.
+ */
+
+struct link_table {
+  struct special_link **slots; /* NULL or TOMBSTONE or a registration */
+  size_t cap, len, used;       /* used counts tombstones too */
+};
+
+#define TOMBSTONE ((struct special_link *)1)
+
+static fgc_mutex links_lock = FGC_MUTEX_INIT;
+static struct link_table tables[2]; /* [is_long] */
+
+static size_t link_slot(void **link, size_t cap) {
+  return (size_t)(((uintptr_t)link * 0x9e3779b97f4a7c15ull) >> 13) & (cap - 1);
+}
+
+/* The slot holding link, or the empty slot where it would go; links_lock
+ * held, and the table not empty. */
+static struct special_link **link_find(struct link_table *t, void **link) {
+  size_t i = link_slot(link, t->cap);
+  struct special_link **free_slot = NULL;
+  for (;; i = (i + 1) & (t->cap - 1)) {
+    struct special_link *l = t->slots[i];
+    if (!l)
+      return free_slot ? free_slot : &t->slots[i];
+    if (l == TOMBSTONE) {
+      if (!free_slot)
+        free_slot = &t->slots[i];
+    } else if (l->link == link) {
+      return &t->slots[i];
+    }
+  }
+}
+
+static bool link_grow(struct link_table *t) {
+  size_t ncap = t->cap ? t->cap * 2 : 256;
+  if (t->len * 4 < t->cap)
+    ncap = t->cap; /* mostly tombstones: rebuild at the same size */
+  struct special_link **n = fgc_sysalloc(ncap * sizeof *n);
+  if (!n)
+    return false;
+  struct link_table old = *t;
+  t->slots = n;
+  t->cap = ncap;
+  t->len = t->used = 0;
+  for (size_t i = 0; i < old.cap; i++) {
+    struct special_link *l = old.slots[i];
+    if (l && l != TOMBSTONE) {
+      *link_find(t, l->link) = l;
+      t->len++;
+      t->used++;
+    }
+  }
+  if (old.slots)
+    fgc_sysfree(old.slots, old.cap * sizeof *old.slots);
+  return true;
+}
+
+static struct link_table *table_of(const struct special_link *l) {
+  return &tables[l->s.kind == SPECIAL_LONG_LINK];
+}
+
+static void link_remove_locked(struct special_link *l) {
+  struct link_table *t = table_of(l);
+  struct special_link **slot = link_find(t, l->link);
+  if (*slot == l) {
+    *slot = TOMBSTONE;
+    t->len--;
+  }
+}
+
+void fgc_link_forget(struct special_link *l) {
+  fgc_lock(&links_lock);
+  link_remove_locked(l);
+  fgc_unlock(&links_lock);
+}
+
+int fgc_link_register(void **link, void *obj, bool is_long) {
+  fgc_ensure_init();
+  struct span *s;
+  uint32_t i;
+  if (fgc_classify(obj, &s, &i) != GC_OK)
+    return GC_ERR_NOT_IN_HEAP;
+  struct special_link *l = (struct special_link *)fgc_special_alloc();
+  if (!l)
+    return GC_ERR_NOMEM;
+  l->s.offset = (uintptr_t)obj - s->base;
+  l->s.kind = is_long ? SPECIAL_LONG_LINK : SPECIAL_LINK;
+  l->s.reported = 0;
+  l->s.mode = 0;
+  l->link = link;
+  l->hidden_obj = ~(uintptr_t)obj;
+  struct link_table *t = &tables[is_long];
+  fgc_lock(&links_lock);
+  int err = GC_OK;
+  if (2 * (t->used + 1) > t->cap && !link_grow(t))
+    err = GC_ERR_NOMEM;
+  struct special_link **slot = err ? NULL : link_find(t, link);
+  if (slot && *slot && *slot != TOMBSTONE)
+    err = FGC_DUPLICATE;
+  if (err == GC_OK) {
+    if (!*slot)
+      t->used++;
+    *slot = l;
+    t->len++;
+    /* Several links may share an object, and so an offset and kind. */
+    fgc_special_add(s, &l->s, true);
+  }
+  fgc_unlock(&links_lock);
+  if (err != GC_OK)
+    fgc_special_free(&l->s);
+  gc_keep_alive(obj);
+  return err;
+}
+
+/* Detaches a registration from its object; links_lock held. */
+static struct special_link *link_take(void **link, bool is_long) {
+  struct link_table *t = &tables[is_long];
+  if (!t->cap)
+    return NULL;
+  struct special_link **slot = link_find(t, link);
+  struct special_link *l = *slot;
+  if (!l || l == TOMBSTONE)
+    return NULL;
+  *slot = TOMBSTONE;
+  t->len--;
+  fgc_special_unlink(span_of(~l->hidden_obj), &l->s);
+  return l;
+}
+
+bool fgc_link_unregister(void **link, bool is_long) {
+  fgc_ensure_init();
+  fgc_lock(&links_lock);
+  struct special_link *l = link_take(link, is_long);
+  fgc_unlock(&links_lock);
+  if (l)
+    fgc_special_free(&l->s);
+  return l != NULL;
+}
+
+int fgc_link_move(void **link, void **new_link, bool is_long) {
+  fgc_ensure_init();
+  struct link_table *t = &tables[is_long];
+  fgc_lock(&links_lock);
+  int err = GC_OK;
+  struct special_link **slot = t->cap ? link_find(t, link) : NULL;
+  if (!slot || !*slot || *slot == TOMBSTONE) {
+    err = GC_ERR_NOT_FOUND;
+  } else if (new_link != link) {
+    struct special_link **to = link_find(t, new_link);
+    if (*to && *to != TOMBSTONE) {
+      err = FGC_DUPLICATE;
+    } else {
+      struct special_link *l = *slot;
+      *slot = TOMBSTONE;
+      if (!*to)
+        t->used++;
+      *to = l;
+      l->link = new_link;
+    }
+  }
+  fgc_unlock(&links_lock);
+  return err;
+}
+
+/* Whether the word at p lies in a heap object that the last mark did not
+ * reach (world stopped, specials processed). */
+static bool in_dead_object(void **p) {
+  struct span *s = span_of((uintptr_t)p);
+  if (!s || span_state(s) != SPAN_IN_USE)
+    return false;
+  uint32_t i = span_object_index(s, (uintptr_t)p);
+  return i < s->nelems && !s->marks[i];
+}
+
+/* After the specials of dead objects are processed (world stopped): drops
+ * the links that lie in dead objects, and clears the long links whose
+ * object is dead for good (not resurrected by a finalizer). */
+void fgc_links_process(void) {
+  fgc_lock(&links_lock);
+  for (int is_long = 0; is_long < 2; is_long++) {
+    struct link_table *t = &tables[is_long];
+    for (size_t i = 0; i < t->cap; i++) {
+      struct special_link *l = t->slots[i];
+      if (!l || l == TOMBSTONE)
+        continue;
+      uintptr_t obj = ~l->hidden_obj;
+      struct span *s = span_of(obj);
+      bool obj_dead = !s->marks[span_object_index(s, obj)];
+      bool dangling = in_dead_object(l->link);
+      if (!dangling && !(is_long && obj_dead))
+        continue;
+      if (!dangling)
+        *l->link = NULL;
+      t->slots[i] = TOMBSTONE;
+      t->len--;
+      fgc_special_unlink(s, &l->s);
+      fgc_special_free(&l->s);
+    }
+  }
+  fgc_unlock(&links_lock);
+}
+
+/* For fork: links_lock is taken before any span's specials lock (a
+ * registration adds its special under it), permanent_lock before the
+ * record allocator's. */
+void fgc_weak_lock_all(void) {
+  fgc_lock(&links_lock);
+  fgc_lock(&permanent_lock);
+}
+
+void fgc_weak_unlock_all(void) {
+  fgc_unlock(&permanent_lock);
+  fgc_unlock(&links_lock);
+}
