@@ -23,6 +23,11 @@
  *   - A span is on exactly one of these lists, or cached by exactly one
  *     thread, or being swept, or (during a collection) on none while being
  *     moved.  A cached span is always swept.
+ *   - A span is claimed and swept within one critical section, so no
+ *     collection ever starts while a span is claimed and not yet swept:
+ *     its mark bytes would still be the last cycle's, and the marker takes
+ *     a set mark byte to mean "already scanned", so it would not scan the
+ *     live objects of that span, and what only they reach would be freed.
  *   - When a collection ends, the world is stopped and no span is cached or
  *     being swept, so every span of every class moves to unswept in
  *     O(classes) (the sweepgen flip), and large spans are swept there and
@@ -89,22 +94,12 @@ static void poison_free_slots(struct span *s) {
 }
 
 /* Sweeps a small-object span that its caller claimed (sweepgen sg - 1, on
- * no list), with no lock held.  Returns false if the span had no live
+ * no list), with no lock held, inside the critical section in which it was
+ * claimed (see the invariants).  Returns false if the span had no live
  * object and went back to the page heap.  (Reading c->empty.len without
  * the lock only decides whether to keep an empty span: a stale value keeps
  * one too many or too few.) */
-static bool sweep_span_critical(struct span *s);
-
 static bool sweep_span(struct span *s) {
-  fgc_critical_enter();
-  bool in_use = sweep_span_critical(s);
-  fgc_critical_leave();
-  return in_use;
-}
-
-/* The sweep itself, inside a critical section: a collection must never
- * find a span half swept. */
-static bool sweep_span_critical(struct span *s) {
   struct heap *h = fgc_heap;
   struct central *c = &h->central[s->spc];
   size_t words = span_bitmap_words(s->nelems);
@@ -114,7 +109,8 @@ static bool sweep_span_critical(struct span *s) {
     marked[w] = packed_marks(s, w);
     live += (uint32_t)__builtin_popcountll(marked[w]);
   }
-  if (live == 0 && c->empty.len >= EMPTY_KEEP) {
+  if (live == 0 &&
+      __atomic_load_n(&c->empty.len, __ATOMIC_RELAXED) >= EMPTY_KEEP) {
     __atomic_store_n(&s->sweepgen, h->sweepgen, __ATOMIC_RELEASE);
     fgc_lock(&h->lock);
     fgc_pageheap_free(s);
@@ -149,7 +145,8 @@ static void put_swept(struct central *c, struct span *s) {
   fgc_spin_unlock(&c->lock);
 }
 
-/* Takes an unswept span of c and claims it for sweeping, or NULL. */
+/* Takes an unswept span of c and claims it for sweeping, or NULL.  The
+ * caller is in a critical section, and sweeps the span before leaving it. */
 static struct span *claim_unswept(struct central *c) {
   fgc_spin_lock(&c->lock);
   struct span *s = fgc_list_pop(&c->unswept);
@@ -235,15 +232,21 @@ void fgc_central_ensure_swept(struct span *s) {
 
 /* Sweeps every span still unswept (Go's sweep termination).  Spans other
  * threads claimed are being swept inside critical sections, so they are
- * swept by the time the world has stopped. */
+ * swept by the time the world has stopped.  One critical section per span,
+ * so that a collection waits for one span's sweep at most. */
 void fgc_sweep_all(void) {
   struct heap *h = fgc_heap;
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
     struct central *c = &h->central[spc];
-    struct span *s;
-    while ((s = claim_unswept(c)) != NULL)
-      if (sweep_span(s))
+    for (;;) {
+      fgc_critical_enter();
+      struct span *s = claim_unswept(c);
+      if (s && sweep_span(s))
         put_swept(c, s);
+      fgc_critical_leave();
+      if (!s)
+        break;
+    }
   }
 }
 

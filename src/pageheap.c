@@ -63,7 +63,7 @@ void fgc_list_push(struct span_list *l, struct span *s) {
   else
     l->last = s;
   l->first = s;
-  l->len++;
+  __atomic_store_n(&l->len, l->len + 1, __ATOMIC_RELAXED);
 }
 
 void fgc_list_remove(struct span_list *l, struct span *s) {
@@ -76,7 +76,7 @@ void fgc_list_remove(struct span_list *l, struct span *s) {
   else
     l->last = s->prev;
   s->next = s->prev = NULL;
-  l->len--;
+  __atomic_store_n(&l->len, l->len - 1, __ATOMIC_RELAXED);
 }
 
 struct span *fgc_list_pop(struct span_list *l) {
@@ -97,9 +97,9 @@ void fgc_list_splice(struct span_list *dst, struct span_list *src) {
   else
     dst->last = last;
   dst->first = s;
-  dst->len += src->len;
+  __atomic_store_n(&dst->len, dst->len + src->len, __ATOMIC_RELAXED);
   src->first = src->last = NULL;
-  src->len = 0;
+  __atomic_store_n(&src->len, 0, __ATOMIC_RELAXED);
 }
 
 /* --- bitmaps ----------------------------------------------------------- */
