@@ -211,7 +211,8 @@ void fgc_central_ensure_swept(struct span *s) {
       struct central *c = &h->central[s->spc];
       fgc_spin_lock(&c->lock);
       bool mine =
-          s->sweepgen == h->sweepgen - 2 && span_state(s) == SPAN_IN_USE;
+          __atomic_load_n(&s->sweepgen, __ATOMIC_RELAXED) == h->sweepgen - 2 &&
+          span_state(s) == SPAN_IN_USE;
       if (mine) {
         fgc_list_remove(&c->unswept, s);
         __atomic_store_n(&s->sweepgen, h->sweepgen - 1, __ATOMIC_RELAXED);
