@@ -5,6 +5,7 @@
 #   make test            build and run the tests
 #   make test-asan       the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-tsan       the tests under ThreadSanitizer
+#   make test-compat-bdwgc  the bdwgc compatibility tests against the system bdwgc
 #   make bench           run the benchmarks (BENCH_FLAGS=--large for bigger sizes)
 #   make install         PREFIX=/usr/local by default
 #   make sizeclasses     regenerate src/sizeclasses.h
@@ -31,20 +32,26 @@ endif
 CFLAGS_ALL := $(BASE) $(OPT) $(WARN) $(CFLAGS)
 LDFLAGS_ALL := $(OPT) -pthread $(LDFLAGS)
 
-LIB_SRCS := $(wildcard src/*.c) $(wildcard src/prim/*.c)
+LIB_SRCS := $(filter-out src/boehm.c,$(wildcard src/*.c)) $(wildcard src/prim/*.c)
 LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 LIB_A    := $(B)/libfinalgc.a
 LIB_SO   := $(B)/libfinalgc.so
+
+# The bdwgc-compatible library: finalgc plus the GC_ API (src/boehm.c), used
+# with the headers in compat/include (<gc.h>, <gc/gc.h>, <gc_typed.h>...).
+COMPAT_HDRS := $(wildcard compat/include/*.h compat/include/gc/*.h)
+BDWGC_A  := $(B)/libfinalgc-bdwgc.a
+BDWGC_SO := $(B)/libfinalgc-bdwgc.so
 
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 EXAMPLES  := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all lib tests examples example test test-asan test-tsan bench install \
+.PHONY: all lib tests examples example test test-asan test-tsan test-compat-bdwgc bench install \
         sizeclasses clean check-format
 all: lib examples tests bench-build
 
-lib: $(LIB_A) $(LIB_SO)
+lib: $(LIB_A) $(LIB_SO) $(BDWGC_A) $(BDWGC_SO)
 
 $(B)/obj/%.o: src/%.c src/*.h include/finalgc.h
 	@mkdir -p $(dir $@)
@@ -59,6 +66,17 @@ $(LIB_A): $(LIB_OBJS)
 $(LIB_SO): $(LIB_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) -Wl,-soname,libfinalgc.so.0
+
+$(B)/obj/boehm.o: $(COMPAT_HDRS)
+
+$(BDWGC_A): $(LIB_OBJS) $(B)/obj/boehm.o
+	@rm -f $@
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
+
+$(BDWGC_SO): $(LIB_OBJS) $(B)/obj/boehm.o
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) -Wl,-soname,libfinalgc-bdwgc.so.0
 
 $(B)/tests/%: tests/%.c tests/testhelper.h $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -79,19 +97,26 @@ example: $(B)/examples/hello
 # The tests run with the collector's debug checks on: freed objects are
 # clobbered, so a reachable object freed by mistake fails its checksum.
 TEST_ENV := FINALGCDEBUG=clobberfree=1
-test: tests
+# The bdwgc compatibility suite (tests/compat) uses only <gc.h>: `make test`
+# runs it against finalgc; `make test-compat-bdwgc` against the system's bdwgc.
+test: tests $(BDWGC_A)
 	@tests/run.sh $(B)/tests "$(TEST_ENV)"
+	@$(MAKE) --no-print-directory -C tests/compat run \
+	  GC_CFLAGS="-I$(CURDIR)/compat/include $(filter -fsanitize%,$(OPT))" \
+	  GC_LIBS="$(CURDIR)/$(BDWGC_A) $(LDFLAGS_ALL)" OUT=$(CURDIR)/$(B)/compat \
+	  GC_DEPS="$(CURDIR)/$(BDWGC_A) $(COMPAT_HDRS:%=$(CURDIR)/%)"
+
+test-compat-bdwgc:
+	@$(MAKE) --no-print-directory -C tests/compat run OUT=$(CURDIR)/build/compat-bdwgc
 
 test-asan:
-	@$(MAKE) --no-print-directory VARIANT=asan tests
 	@ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=0 \
-	 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build/asan/tests "$(TEST_ENV)"
+	 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory VARIANT=asan test
 
 # detect_deadlocks=0: fork holds every internal lock (over 64) across
 # fork(), more than TSan's deadlock detector can track at once.
 test-tsan:
-	@$(MAKE) --no-print-directory VARIANT=tsan tests
-	@TSAN_OPTIONS=halt_on_error=1:detect_deadlocks=0 tests/run.sh build/tsan/tests "$(TEST_ENV)"
+	@TSAN_OPTIONS=halt_on_error=1:detect_deadlocks=0 $(MAKE) --no-print-directory VARIANT=tsan test
 
 bench-build: lib
 	@$(MAKE) --no-print-directory -C bench build VARIANT=$(VARIANT)
@@ -106,6 +131,13 @@ install: lib
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libfinalgc.so.0
 	ln -sf libfinalgc.so.0 $(DESTDIR)$(PREFIX)/lib/libfinalgc.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' finalgc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/finalgc.pc
+	install -d $(DESTDIR)$(PREFIX)/include/finalgc-bdwgc/gc
+	install -m 644 compat/include/*.h $(DESTDIR)$(PREFIX)/include/finalgc-bdwgc/
+	install -m 644 compat/include/gc/*.h $(DESTDIR)$(PREFIX)/include/finalgc-bdwgc/gc/
+	install -m 644 $(BDWGC_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BDWGC_SO) $(DESTDIR)$(PREFIX)/lib/libfinalgc-bdwgc.so.0
+	ln -sf libfinalgc-bdwgc.so.0 $(DESTDIR)$(PREFIX)/lib/libfinalgc-bdwgc.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' finalgc-bdwgc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/finalgc-bdwgc.pc
 
 sizeclasses:
 	@mkdir -p build
@@ -113,7 +145,7 @@ sizeclasses:
 	build/mksizeclasses > src/sizeclasses.h
 
 check-format:
-	clang-format --dry-run -Werror include/*.h src/*.c src/*.h src/prim/*.c tests/*.c tests/*.h examples/*.c
+	clang-format --dry-run -Werror include/*.h src/*.c src/*.h src/prim/*.c tests/*.c tests/*.h examples/*.c compat/include/*.h compat/include/gc/*.h
 
 clean:
 	rm -rf build

@@ -11,6 +11,9 @@
  *   -DUSE_FINALGC   gc_alloc
  *   -DUSE_BOEHM     GC_MALLOC
  *   -DUSE_MALLOC    malloc + free (linked with -lmimalloc: mimalloc)
+ *   The USE_BOEHM code is plain <gc.h>: it is also built against finalgc's
+ *   bdwgc-compatible layer (-I compat/include, libfinalgc-bdwgc.a), as the
+ *   finalgc-gch variant.
  *
  * Usage: allocbench [N]
  * Output: one line, "ns_per_obj=... gcs=... maxrss_kb=... allocator=...".
@@ -35,7 +38,12 @@
 #define GC_SETUP() gc_init()
 #elif defined(USE_BOEHM)
 #include <gc.h>
-#define VARIANT_NAME "bdwgc"
+/* The <gc.h> library linked: bdwgc, unless the build names another one
+ * (finalgc's compat layer: -DBENCH_GC_NAME='"finalgc-gch"'). */
+#ifndef BENCH_GC_NAME
+#define BENCH_GC_NAME "bdwgc"
+#endif
+#define VARIANT_NAME BENCH_GC_NAME
 #define ALLOC(n) GC_MALLOC(n)
 #define DROP(p) ((void)(p))
 #define GC_SETUP() GC_INIT()

@@ -35,6 +35,9 @@
  *                   GC_invoke_finalizers (finalizers on the calling thread;
  *                   "run" turns finalize-on-demand on before the drop, so
  *                   that GC_gcollect leaves them to GC_invoke_finalizers)
+ *   The USE_BOEHM code is plain <gc.h>: it is also built against finalgc's
+ *   bdwgc-compatible layer (-I compat/include, libfinalgc-bdwgc.a), as the
+ *   finalgc-gch variant.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -59,7 +62,12 @@
 #define RUN_FINALIZERS() gc_wait_finalizers()
 #else
 #include <gc.h>
-#define VARIANT_NAME "bdwgc"
+/* The <gc.h> library linked: bdwgc, unless the build names another one
+ * (finalgc's compat layer: -DBENCH_GC_NAME='"finalgc-gch"'). */
+#ifndef BENCH_GC_NAME
+#define BENCH_GC_NAME "bdwgc"
+#endif
+#define VARIANT_NAME BENCH_GC_NAME
 #define GC_SETUP() GC_INIT()
 #define ALLOC(n) GC_MALLOC(n)
 #define SET_FINALIZER(o, fn) (GC_REGISTER_FINALIZER((o), (fn), 0, 0, 0), 0)

@@ -15,6 +15,9 @@
  *   -DUSE_BOEHM     GC_MALLOC / GC_MALLOC_ATOMIC, never freed
  *   -DUSE_MALLOC    malloc, every dropped tree freed recursively
  *                   (linked with -lmimalloc, this is the mimalloc variant)
+ *   The USE_BOEHM code is plain <gc.h>: it is also built against finalgc's
+ *   bdwgc-compatible layer (-I compat/include, libfinalgc-bdwgc.a), as the
+ *   finalgc-gch variant.
  *
  * Usage: gcbench [stretch_depth [long_lived_depth [max_depth]]]
  *        (defaults 18 16 16; the array has 500,000 doubles, doubled for
@@ -44,7 +47,12 @@
 #define DROP_TREE(t) ((void)(t))
 #elif defined(USE_BOEHM)
 #include <gc.h>
-#define VARIANT_NAME "bdwgc"
+/* The <gc.h> library linked: bdwgc, unless the build names another one
+ * (finalgc's compat layer: -DBENCH_GC_NAME='"finalgc-gch"'). */
+#ifndef BENCH_GC_NAME
+#define BENCH_GC_NAME "bdwgc"
+#endif
+#define VARIANT_NAME BENCH_GC_NAME
 #define ALLOC(n) GC_MALLOC(n)
 #define ALLOC_ATOMIC(n) GC_MALLOC_ATOMIC(n)
 #define GC_SETUP() GC_INIT()

@@ -19,6 +19,9 @@
  *                   threads from GC_pthread_create
  *   -DUSE_MALLOC    malloc + free, threads from pthread_create
  *                   (linked with -lmimalloc: mimalloc)
+ *   The USE_BOEHM code is plain <gc.h>: it is also built against finalgc's
+ *   bdwgc-compatible layer (-I compat/include, libfinalgc-bdwgc.a), as the
+ *   finalgc-gch variant.
  *
  * Usage: mtalloc T [N]
  * Output: one line, "threads=T ns_per_alloc=... mallocs_per_s_M=... gcs=...
@@ -48,7 +51,12 @@
 #elif defined(USE_BOEHM)
 #define GC_THREADS
 #include <gc.h>
-#define VARIANT_NAME "bdwgc"
+/* The <gc.h> library linked: bdwgc, unless the build names another one
+ * (finalgc's compat layer: -DBENCH_GC_NAME='"finalgc-gch"'). */
+#ifndef BENCH_GC_NAME
+#define BENCH_GC_NAME "bdwgc"
+#endif
+#define VARIANT_NAME BENCH_GC_NAME
 #define GC_SETUP() GC_INIT()
 #define ALLOC(n) GC_MALLOC(n)
 #define DROP(p) ((void)(p))

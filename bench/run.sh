@@ -8,21 +8,30 @@
 #               array, allocbench N x5, finbench run N x4, mtalloc 50M
 #               allocations per thread, pause tree depth 24: 1 GiB) and R=10
 #               (pause: 3)
-#   --runs R    runs per variant (default 5, or 10 with --large; mtalloc 3
-#               and pause 2 by default, 3 with --large)
+#   --runs R    runs per variant (default 5, or 10 with --large; but by
+#               default finbench's "run" and mtalloc 3, pause 2, or 3 with
+#               --large)
 #
-# gcbench, allocbench and mtalloc are built as <bench>-finalgc, -bdwgc,
-# -malloc, -mimalloc; finbench (finalizers) as finbench-finalgc, -bdwgc and
-# -go (the Go port, go/finbench), and gives two tables: "pair" (set+clear,
-# ns/pair) and "run" (finalizer throughput, ns per finalized object), with
-# ratios to both bdwgc and Go; pause as pause-finalgc and -bdwgc.  mtalloc
-# runs each variant with 1 and 2 threads, pause with 1 and 2 markers: one
-# row per variant and count, ratios to bdwgc with the same count, and the
-# speedup of each row over the same variant's count of 1.  Missing
-# binaries are skipped.  The variants run interleaved (A B C D A B C D ...)
-# so that drift in machine load affects them alike.  Each program times its
-# own workload with CLOCK_MONOTONIC and reports its own peak RSS (getrusage
-# ru_maxrss), so no external timing tool is needed.
+# gcbench, allocbench and mtalloc are built as <bench>-finalgc,
+# -finalgc-gch, -bdwgc, -malloc, -mimalloc; finbench (finalizers) as
+# finbench-finalgc, -finalgc-gch, -bdwgc and -go (the Go port, go/finbench),
+# and gives two tables: "pair" (set+clear, ns/pair) and "run" (finalizer
+# throughput, ns per finalized object), with ratios to both bdwgc and Go;
+# pause as pause-finalgc and -bdwgc.  mtalloc runs each variant with 1 and
+# 2 threads, pause with 1 and 2 markers: one row per variant and count,
+# ratios to bdwgc with the same count, and the speedup of each row over the
+# same variant's count of 1.  Missing binaries are skipped.  The variants
+# run interleaved (A B C D A B C D ...) so that drift in machine load
+# affects them alike.  Each program times its own workload with
+# CLOCK_MONOTONIC and reports its own peak RSS (getrusage ru_maxrss), so no
+# external timing tool is needed.
+#
+# The finalgc-gch binaries, labelled "finalgc(gc.h)", are the bdwgc
+# variant's very <gc.h> code built against finalgc's bdwgc-compatible layer.
+# Under each table that has them, "finalgc(gc.h)/bdwgc: time X, peak RSS Y"
+# compares the two on the same source, and the run ends with a summary of
+# those ratios against the target (both <= 1.00x).  Every table also has a
+# "RSS vs bdwgc" column, peak RSS over bdwgc's, beside the time ratios.
 #
 # Exits non-zero if any run fails (crash, damaged data, unfinalized objects,
 # or timeout).
@@ -39,7 +48,7 @@ while [ $# -gt 0 ]; do
     --large) large=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +60,7 @@ if [ "$large" -eq 1 ]; then
   fin_n=4000000
   mt_n=50000000
   pause_depth=24
+  fin_runs=${runs:-10}
   mt_runs=${runs:-10}
   pause_runs=${runs:-3}
   : "${runs:=10}"
@@ -61,6 +71,7 @@ else
   fin_n=1000000
   mt_n=10000000
   pause_depth=22
+  fin_runs=${runs:-3}
   mt_runs=${runs:-3}
   pause_runs=${runs:-2}
   : "${runs:=5}"
@@ -115,6 +126,10 @@ stats() {
 #                "speedup" column gives the median at the first value over
 #                the row's (KEY being a time: how many times faster)
 #     pname      the label of the parameter ("T", "m"...)
+#     compare    empty, or "A B": two variants whose time and peak RSS ratios
+#                (A over B, at each parameter value) are printed under the
+#                table and kept for the closing summary
+#   The first of $bases also gets a peak RSS ratio column ("RSS vs ...").
 run_bench() {
   tag=$1 prog=$2 key=$3 unit=$4 title=$5 desc=$6
   shift 6
@@ -197,6 +212,7 @@ run_bench() {
   done
   printf ' %14s %8s' "peak RSS MiB" GCs
   for b in $bases; do printf ' %9s' "vs $b"; done
+  [ -n "$bases" ] && printf ' %12s' "RSS vs ${bases%% *}"
   [ -n "$params" ] && printf ' %9s' speedup
   printf '\n'
 
@@ -230,6 +246,9 @@ EOF
     for b in $bases; do
       basevals="$basevals $b=$(cfg_median "$tag" "$b${p:+_$p}")"
     done
+    if [ -n "$bases" ]; then
+      basevals="$basevals rss=$(cfg_median "$tag" "${bases%% *}${p:+_$p}" rss)"
+    fi
     if [ -n "$params" ]; then
       basevals="$basevals speedup=$(cfg_median "$tag" "${v}_${params%% *}")"
     fi
@@ -250,62 +269,92 @@ EOF
       for (i = 1; i <= n; i++) {
         name = substr(bs[i], 1, index(bs[i], "=") - 1)
         base = substr(bs[i], index(bs[i], "=") + 1)
-        if (base == "-" || base <= 0 || med <= 0)
+        if (base == "-" || base <= 0 || med <= 0 || (name == "rss" && rss <= 0))
           cell = "-"
         else if (name == "speedup")
           cell = sprintf("%.2fx", base / med)
+        else if (name == "rss")
+          cell = sprintf("%.2fx", rss / base)
         else
           cell = sprintf("%.2fx", med / base)
-        line = line sprintf(" %9s", cell)
+        line = line sprintf(" %" (name == "rss" ? 12 : 9) "s", cell)
       }
       print line
     }'
   done
+
+  # The same source on two collectors: A/B for the time and the peak RSS.
+  if [ -n "$compare" ]; then
+    a=${compare%% *} b=${compare#* }
+    for p in ${params:--}; do
+      [ "$p" = - ] && p=""
+      ta=$(cfg_median "$tag" "$a${p:+_$p}") tb=$(cfg_median "$tag" "$b${p:+_$p}")
+      ra=$(cfg_median "$tag" "$a${p:+_$p}" rss) rb=$(cfg_median "$tag" "$b${p:+_$p}" rss)
+      awk -v name="$(cfg_label "$a")/$(cfg_label "$b")${p:+ $pname=$p}" -v what="$tag${p:+ $pname=$p}" \
+          -v ta="$ta" -v tb="$tb" -v ra="$ra" -v rb="$rb" -v sum="$tmp/summary" 'BEGIN {
+        t = (ta == "-" || tb == "-" || tb <= 0) ? "-" : sprintf("%.2fx", ta / tb)
+        r = (ra == "-" || rb == "-" || rb <= 0) ? "-" : sprintf("%.2fx", ra / rb)
+        printf "  %s: time %s, peak RSS %s\n", name, t, r
+        printf "%s\t%s\t%s\n", what, t, r >> sum
+      }'
+    done
+  fi
   echo
+}
+
+# var_label VARIANT: how a variant is shown ("finalgc(gc.h)" for finalgc-gch).
+var_label() {
+  case $1 in
+    finalgc-gch) printf 'finalgc(gc.h)' ;;
+    *) printf '%s' "$1" ;;
+  esac
 }
 
 # cfg_label CONFIG: "variant", or "variant $pname=value" for "variant_value".
 cfg_label() {
   case $1 in
-    *_*) printf '%s %s=%s' "${1%%_*}" "$pname" "${1#*_}" ;;
-    *) printf '%s' "$1" ;;
+    *_*) printf '%s %s=%s' "$(var_label "${1%%_*}")" "$pname" "${1#*_}" ;;
+    *) var_label "$1" ;;
   esac
 }
 
-# cfg_median TAG CONFIG: the median of CONFIG's figures in table TAG, or "-"
-# if it has none (not built, or failed).
+# cfg_median TAG CONFIG [WHAT]: the median of CONFIG's figures (WHAT: val,
+# the default, or rss) in table TAG, or "-" if it has none (not built, or
+# failed).
 cfg_median() {
-  if [ -s "$tmp/$1.$2.val" ] && [ ! -f "$tmp/$1.$2.fail" ]; then
-    stats "$tmp/$1.$2.val" | cut -d' ' -f1
+  if [ -s "$tmp/$1.$2.${3:-val}" ] && [ ! -f "$tmp/$1.$2.fail" ]; then
+    stats "$tmp/$1.$2.${3:-val}" | cut -d' ' -f1
   else
     echo -
   fi
 }
 
-variants="finalgc bdwgc malloc mimalloc"
+variants="finalgc finalgc-gch bdwgc malloc mimalloc"
 bases="bdwgc"
 extra=""
 params=""
 pname=""
+compare="finalgc-gch bdwgc"
 # shellcheck disable=SC2086 # $gcbench_args is a list of arguments
 run_bench gcbench gcbench time_ms ms gcbench "$gcbench_desc" $gcbench_args
 run_bench allocbench allocbench ns_per_obj ns/obj allocbench \
   "$alloc_n objects of 16..64 bytes, each dropped at once (malloc: malloc+free)" "$alloc_n"
 
 # finbench: finalgc's finalizers beside bdwgc's and Go's.
-variants="finalgc bdwgc go"
+variants="finalgc finalgc-gch bdwgc go"
 bases="bdwgc go"
-run_bench finpair finbench pair_ns ns/pair "finalizer set+clear pair (ns/pair)" \
+run_bench finbench-pair finbench pair_ns ns/pair "finalizer set+clear pair (ns/pair)" \
   "1,000 live 24-byte objects, 1e6 pairs, median of 5 batches" pair
 extra="fin_per_s_M:M_fin/s:%.2f gc_ms:collect_ms:%.1f rounds:rounds:%g alloc_ns:alloc+set_ns:%.1f"
-run_bench finrun finbench ns_per_fin ns/fin "finalizer throughput (ns per finalized object)" \
+all_runs=$runs
+runs=$fin_runs
+run_bench finbench-run finbench ns_per_fin ns/fin "finalizer throughput (ns per finalized object)" \
   "$fin_n finalizable objects of 16..64 bytes dropped at once, time until all finalizers ran" \
   run "$fin_n"
 
 # mtalloc: 1 and 2 threads allocating at once.
-all_runs=$runs
 runs=$mt_runs
-variants="finalgc bdwgc malloc mimalloc"
+variants="finalgc finalgc-gch bdwgc malloc mimalloc"
 bases="bdwgc"
 params="1 2"
 pname="T"
@@ -316,8 +365,10 @@ run_bench mtalloc mtalloc ns_per_alloc ns/alloc \
   "$mt_n"
 
 # pause: full collections of a big live tree with 1 and 2 markers.
+# (No finalgc-gch variant: see the Makefile.)
 runs=$pause_runs
 variants="finalgc bdwgc"
+compare=""
 params="1 2"
 pname="m"
 extra="collect_ms:collect_ms:%.1f pause_ms:STW_ms:%.1f ms_per_gib:ms/GiB:%.0f heap_mib:live_MiB:%.0f"
@@ -326,5 +377,27 @@ run_bench pause pause cmp_ms ms \
   "depth $pause_depth ($(( (1 << (pause_depth + 1)) - 1 )) nodes of 24 bytes), median of 5 collections per run; m markers; speedup = m=1 time over this row's" \
   "$pause_depth"
 runs=$all_runs
+
+# The target of issue 5: on the same <gc.h> source, finalgc no slower than
+# bdwgc and no bigger at its peak.
+if [ -s "$tmp/summary" ]; then
+  echo "finalgc(gc.h)/bdwgc: the same <gc.h> source on both (target: time and peak RSS <= 1.00x)"
+  awk -F '\t' 'BEGIN { printf "  %-20s %8s %9s  %s\n", "benchmark", "time", "peak RSS", "target" }
+    function over(x) { return x != "-" && substr(x, 1, length(x) - 1) + 0 > 1.0 }
+    {
+      if ($2 == "-" || $3 == "-")
+        verdict = "-"
+      else if (over($2) && over($3))
+        verdict = "missed: time and peak RSS"
+      else if (over($2))
+        verdict = "missed: time"
+      else if (over($3))
+        verdict = "missed: peak RSS"
+      else
+        verdict = "met"
+      printf "  %-20s %8s %9s  %s\n", $1, $2, $3, verdict
+    }' "$tmp/summary"
+  echo
+fi
 
 exit $status

@@ -25,13 +25,12 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+/* GC_API is shared with the bdwgc-compatible <gc.h>, which defines it the
+ * same way. */
+#ifndef GC_API
 #define GC_API __attribute__((visibility("default")))
-#define GC_MALLOC_ATTR __attribute__((malloc))
-#else
-#define GC_API
-#define GC_MALLOC_ATTR
 #endif
+#define GC_MALLOC_ATTR __attribute__((malloc))
 
 /* Error codes.  Every int-returning call returns 0 or one of these. */
 enum {

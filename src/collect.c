@@ -38,7 +38,16 @@ static size_t goal_for(size_t marked, int gogc) {
     return SIZE_MAX;
   size_t goal = marked + marked / 100 * (size_t)gogc;
   size_t floor = MIN_HEAP_GOAL / 100 * (size_t)(gogc > 0 ? gogc : 1);
+  if (floor < fgc_heap->heap_min)
+    floor = fgc_heap->heap_min;
   return goal > floor ? goal : floor;
+}
+
+/* Whether collections are turned off (GC_disable, GC_dont_gc); world_lock
+ * held. */
+static bool collections_off(void) {
+  const struct heap *h = fgc_heap;
+  return h->disabled > 0 || (h->dont_gc && *h->dont_gc);
 }
 
 static void init(void) {
@@ -77,10 +86,12 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   struct heap *h = fgc_heap;
   fgc_thread_self();
   fgc_world_lock();
-  if (if_needed && !fgc_collect_needed()) {
+  if ((if_needed && !fgc_collect_needed()) || collections_off()) {
     fgc_world_unlock();
     return;
   }
+  if (h->start_callback)
+    h->start_callback();
   fgc_sweep_all();
   fgc_roots_snapshot_segments();
   uint64_t fin_queued, fin_run;
@@ -97,6 +108,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   fgc_finq_mark();
   fgc_cleanupq_mark();
   size_t marked = fgc_mark_finish();
+  marked += fgc_specials_mark_ordered();
   if (fgc_opt.checkfinalizers)
     fgc_checkfinalizers();
   uint64_t t_marked = fgc_prim_nanotime();
@@ -110,6 +122,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   h->heap_marked = marked;
   h->heap_live = marked;
   h->heap_goal = goal_for(marked, h->gogc);
+  h->alloc_bytes_at_gc = h->total_alloc_bytes;
   h->num_gc++;
   uint64_t pause = fgc_prim_nanotime() - t0;
   h->last_pause_ns = pause;
@@ -184,6 +197,12 @@ void gc_collect(void) {
 void gc_release_memory(void) {
   fgc_ensure_init();
   collect(true, 0, false);
+}
+
+/* Recomputes the goal after a pacing control changed; world_lock held. */
+void fgc_pacer_update(void) {
+  struct heap *h = fgc_heap;
+  h->heap_goal = goal_for(h->heap_marked, h->gogc);
 }
 
 int gc_set_percent(int percent) {

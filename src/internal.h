@@ -354,7 +354,8 @@ struct special_cleanup {
 struct span_list {
   struct span *first;
   struct span *last; /* so that splicing a list is O(1) */
-  size_t len;
+  size_t len;        /* written under the list's lock, atomically, so that
+                        it may be read without (as a hint) */
 };
 
 /* ------------------------------------------------------------------------
@@ -448,6 +449,13 @@ struct heap {
   uint64_t last_pause_ns;
   uint64_t total_alloc_bytes;
   uint64_t total_alloc_objects;
+  uint64_t alloc_bytes_at_gc; /* total_alloc_bytes when the last mark ended */
+
+  /* Controls for the bdwgc layer (boehm.c); read under world_lock. */
+  size_t heap_min;      /* no automatic collection below this heap_live */
+  int disabled;         /* collections off while > 0 (GC_disable) */
+  const int *dont_gc;   /* collections off while *dont_gc (GC_dont_gc) */
+  void (*start_callback)(void); /* called as each collection starts */
 };
 
 FGC_INTERNAL extern struct heap *fgc_heap;
@@ -532,7 +540,8 @@ FGC_INTERNAL void fgc_list_remove(struct span_list *l, struct span *s);
 FGC_INTERNAL struct span *fgc_list_pop(struct span_list *l);
 FGC_INTERNAL void fgc_list_splice(struct span_list *dst, struct span_list *src);
 
-/* "central.c": per span class lists; sweeping lives here too. */
+/* "central.c": per span class lists; sweeping lives here too.  Callers of
+ * cache_span and ensure_swept are in a critical section. */
 FGC_INTERNAL struct span *fgc_central_cache_span(int spc, struct span *old);
 FGC_INTERNAL void fgc_central_uncache_span(struct span *s);
 FGC_INTERNAL void fgc_central_ensure_swept(struct span *s);
@@ -593,6 +602,7 @@ FGC_INTERNAL void fgc_specials_for_each_span(void (*fn)(struct span *s,
                                                         void *arg),
                                              void *arg); /* world stopped */
 FGC_INTERNAL void fgc_specials_mark(void);               /* world stopped */
+FGC_INTERNAL size_t fgc_specials_mark_ordered(void);     /* world stopped */
 FGC_INTERNAL size_t fgc_specials_process(void);          /* world stopped */
 
 /* "finalizer.c" */
@@ -617,6 +627,8 @@ FGC_INTERNAL bool fgc_link_unregister(void **link, bool is_long);
 FGC_INTERNAL int fgc_link_move(void **link, void **new_link, bool is_long);
 FGC_INTERNAL void fgc_link_forget(struct special_link *l);
 FGC_INTERNAL void fgc_links_process(void); /* world stopped */
+FGC_INTERNAL bool fgc_short_links_registered(void); /* world stopped */
+FGC_INTERNAL void fgc_links_clear_short(void);      /* world stopped */
 
 /* "cleanup.c" */
 FGC_INTERNAL void fgc_cleanupq_push(struct special_cleanup *c);
@@ -645,6 +657,8 @@ FGC_INTERNAL void fgc_finalizer_fork_parent(void);
 FGC_INTERNAL void fgc_finalizer_fork_child(void);
 FGC_INTERNAL void fgc_mark_fork_child(void);
 FGC_INTERNAL void fgc_roots_lock_all(void);
+FGC_INTERNAL void fgc_pacer_update(void); /* world_lock held */
+FGC_INTERNAL void *fgc_call_with_gc_active(void *(*fn)(void *), void *arg);
 FGC_INTERNAL void fgc_weak_lock_all(void);
 FGC_INTERNAL void fgc_weak_unlock_all(void);
 FGC_INTERNAL void fgc_typed_lock_all(void);

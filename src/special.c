@@ -23,7 +23,9 @@
  * What the collector does with them (Go's markrootSpans and the sweeper's
  * special handling, mgcmark.go and mgcsweep.go):
  *   - Marking: for each finalizer, the object's contents are scanned but
- *     the object itself is not marked, and the finalizer's arg is a root.
+ *     the object itself is not marked, and the finalizer's arg is a root
+ *     (while bdwgc's short links exist, the contents in a second phase:
+ *     see fgc_specials_mark).
  *     So an object reachable only from itself, or from its own arg, stays
  *     white and its finalizer never runs (a cycle), while everything a
  *     finalizable object reaches stays alive for its finalizer.  A
@@ -306,16 +308,24 @@ static void mark_contents_but_self(const struct span *s, uintptr_t base) {
   }
 }
 
+/* Marks what an ordered finalizer keeps for its object: the contents,
+ * not the object itself. */
+static void mark_for_finalizer(struct span *s, struct special *sp,
+                               uintptr_t base) {
+  if (sp->mode == FIN_ORDERED)
+    fgc_mark_object_contents(s, base);
+  else if (sp->mode == FIN_IGNORE_SELF)
+    mark_contents_but_self(s, base);
+}
+
 static void mark_span_specials(struct span *s, void *arg) {
-  (void)arg;
+  bool defer_ordered = *(bool *)arg;
   for (struct special *sp = s->specials; sp; sp = sp->next) {
     uintptr_t base = object_base(s, sp->offset);
     switch (sp->kind) {
     case SPECIAL_FINALIZER:
-      if (sp->mode == FIN_ORDERED)
-        fgc_mark_object_contents(s, base);
-      else if (sp->mode == FIN_IGNORE_SELF)
-        mark_contents_but_self(s, base);
+      if (!defer_ordered)
+        mark_for_finalizer(s, sp, base);
       mark_word(&((struct special_finalizer *)sp)->arg);
       break;
     case SPECIAL_WEAK: mark_word(&((struct special_weak *)sp)->handle); break;
@@ -327,9 +337,39 @@ static void mark_span_specials(struct span *s, void *arg) {
   }
 }
 
-/* Marks what the specials keep alive (see the top of the file). */
+static void mark_span_ordered(struct span *s, void *arg) {
+  (void)arg;
+  for (struct special *sp = s->specials; sp; sp = sp->next) {
+    uintptr_t base = object_base(s, sp->offset);
+    if (sp->kind == SPECIAL_FINALIZER &&
+        !s->marks[span_object_index(s, base)])
+      mark_for_finalizer(s, sp, base);
+  }
+}
+
+/* Whether the contents of finalizable objects wait for the second phase. */
+static bool ordered_deferred;
+
+/* Marks what the specials keep alive (see the top of the file), with the
+ * roots.  While short links (bdwgc's) are registered, what ordered
+ * finalizers keep is marked in a second phase instead, so that the links
+ * to objects reachable only from finalizable objects are cleared first, as
+ * bdwgc does; without them no one can tell the phases apart, and one
+ * marking pass is cheaper. */
 void fgc_specials_mark(void) {
-  fgc_specials_for_each_span(mark_span_specials, NULL);
+  ordered_deferred = fgc_short_links_registered();
+  fgc_specials_for_each_span(mark_span_specials, &ordered_deferred);
+}
+
+/* The second phase, after the first marking finished: clears the short
+ * links to unmarked objects, then marks what ordered finalizers keep.
+ * Returns the bytes it marked. */
+size_t fgc_specials_mark_ordered(void) {
+  if (!ordered_deferred)
+    return 0;
+  fgc_links_clear_short();
+  fgc_specials_for_each_span(mark_span_ordered, NULL);
+  return fgc_mark_finish();
 }
 
 /* Detaches sp from s (world stopped, or its object kept alive). */
@@ -381,8 +421,8 @@ static void defer(struct process_state *st, struct span *s, uint32_t index,
 
 /* Handles the specials of one unmarked object, the run [*pp, end) of s's
  * list (Go's sweeper, mgcsweep.go; bdwgc's GC_finalize for the links):
- *   - weak handles and short links are cleared first, whatever happens
- *     next: before any finalizer runs;
+ *   - weak handles are cleared first, whatever happens next: before any
+ *     finalizer runs (short links were, by fgc_specials_mark_ordered);
  *   - with a finalizer: the object is resurrected for it and its finalizer
  *     queued; its cleanups and long links stay, for when it is unreachable
  *     again without a finalizer.  A finalizer of the "unreachable" kind is
@@ -414,17 +454,15 @@ static void process_object(struct process_state *st, struct span *s,
       clear_handle((struct special_weak *)sp);
       fgc_special_free(unlink_at(s, pp));
       break;
-    case SPECIAL_LINK:
-      clear_link((struct special_link *)sp);
-      fgc_special_free(unlink_at(s, pp));
-      break;
     case SPECIAL_CLEANUP:
       if (fin)
         pp = &sp->next;
       else
         fgc_cleanupq_push((struct special_cleanup *)unlink_at(s, pp));
       break;
-    default: /* long links, roots (never unmarked) */ pp = &sp->next; break;
+    default: /* links (see fgc_links_process), roots (never unmarked) */
+      pp = &sp->next;
+      break;
     }
   }
 }

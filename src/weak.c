@@ -236,6 +236,21 @@ void fgc_link_forget(struct special_link *l) {
   fgc_unlock(&links_lock);
 }
 
+/* Detaches a registration from its object; links_lock held. */
+static struct special_link *link_take(void **link, bool is_long) {
+  struct link_table *t = &tables[is_long];
+  if (!t->cap)
+    return NULL;
+  struct special_link **slot = link_find(t, link);
+  struct special_link *l = *slot;
+  if (!l || l == TOMBSTONE)
+    return NULL;
+  *slot = TOMBSTONE;
+  t->len--;
+  fgc_special_unlink(span_of(~l->hidden_obj), &l->s);
+  return l;
+}
+
 int fgc_link_register(void **link, void *obj, bool is_long) {
   fgc_ensure_init();
   struct span *s;
@@ -256,37 +271,27 @@ int fgc_link_register(void **link, void *obj, bool is_long) {
   int err = GC_OK;
   if (2 * (t->used + 1) > t->cap && !link_grow(t))
     err = GC_ERR_NOMEM;
-  struct special_link **slot = err ? NULL : link_find(t, link);
-  if (slot && *slot && *slot != TOMBSTONE)
-    err = FGC_DUPLICATE;
+  struct special_link *old = err ? NULL : link_take(link, is_long);
   if (err == GC_OK) {
+    /* bdwgc: a link registered again tracks the new object (and the
+     * caller hears GC_DUPLICATE). */
+    struct special_link **slot = link_find(t, link);
     if (!*slot)
       t->used++;
     *slot = l;
     t->len++;
     /* Several links may share an object, and so an offset and kind. */
     fgc_special_add(s, &l->s, true);
+    if (old)
+      err = FGC_DUPLICATE;
   }
   fgc_unlock(&links_lock);
-  if (err != GC_OK)
+  if (old)
+    fgc_special_free(&old->s);
+  if (err != GC_OK && err != FGC_DUPLICATE)
     fgc_special_free(&l->s);
   gc_keep_alive(obj);
   return err;
-}
-
-/* Detaches a registration from its object; links_lock held. */
-static struct special_link *link_take(void **link, bool is_long) {
-  struct link_table *t = &tables[is_long];
-  if (!t->cap)
-    return NULL;
-  struct special_link **slot = link_find(t, link);
-  struct special_link *l = *slot;
-  if (!l || l == TOMBSTONE)
-    return NULL;
-  *slot = TOMBSTONE;
-  t->len--;
-  fgc_special_unlink(span_of(~l->hidden_obj), &l->s);
-  return l;
 }
 
 bool fgc_link_unregister(void **link, bool is_long) {
@@ -299,27 +304,35 @@ bool fgc_link_unregister(void **link, bool is_long) {
   return l != NULL;
 }
 
+/* links_lock held. */
+static int move_locked(struct link_table *t, void **link, void **new_link) {
+  if (!t->cap)
+    return GC_ERR_NOT_FOUND;
+  /* Grown first: growing moves every slot. */
+  if (2 * (t->used + 1) > t->cap && !link_grow(t))
+    return GC_ERR_NOMEM;
+  struct special_link **slot = link_find(t, link);
+  if (!*slot || *slot == TOMBSTONE)
+    return GC_ERR_NOT_FOUND;
+  if (new_link == link)
+    return GC_OK;
+  struct special_link **to = link_find(t, new_link);
+  if (*to && *to != TOMBSTONE)
+    return FGC_DUPLICATE;
+  struct special_link *l = *slot;
+  *slot = TOMBSTONE;
+  if (!*to)
+    t->used++;
+  *to = l;
+  l->link = new_link;
+  return GC_OK;
+}
+
 int fgc_link_move(void **link, void **new_link, bool is_long) {
   fgc_ensure_init();
   struct link_table *t = &tables[is_long];
   fgc_lock(&links_lock);
-  int err = GC_OK;
-  struct special_link **slot = t->cap ? link_find(t, link) : NULL;
-  if (!slot || !*slot || *slot == TOMBSTONE) {
-    err = GC_ERR_NOT_FOUND;
-  } else if (new_link != link) {
-    struct special_link **to = link_find(t, new_link);
-    if (*to && *to != TOMBSTONE) {
-      err = FGC_DUPLICATE;
-    } else {
-      struct special_link *l = *slot;
-      *slot = TOMBSTONE;
-      if (!*to)
-        t->used++;
-      *to = l;
-      l->link = new_link;
-    }
-  }
+  int err = move_locked(t, link, new_link);
   fgc_unlock(&links_lock);
   return err;
 }
@@ -360,6 +373,29 @@ void fgc_links_process(void) {
     }
   }
   fgc_unlock(&links_lock);
+}
+
+bool fgc_short_links_registered(void) { return tables[0].len > 0; }
+
+/* bdwgc's first step after marking: every short link whose object is
+ * unmarked is cleared and dropped, even one inside an unmarked object (a
+ * finalizer may revive that object, and must find the link cleared). */
+void fgc_links_clear_short(void) {
+  struct link_table *t = &tables[0];
+  for (size_t i = 0; i < t->cap; i++) {
+    struct special_link *l = t->slots[i];
+    if (!l || l == TOMBSTONE)
+      continue;
+    uintptr_t obj = ~l->hidden_obj;
+    struct span *s = span_of(obj);
+    if (s->marks[span_object_index(s, obj)])
+      continue;
+    *l->link = NULL;
+    t->slots[i] = TOMBSTONE;
+    t->len--;
+    fgc_special_unlink(s, &l->s);
+    fgc_special_free(&l->s);
+  }
 }
 
 /* For fork: links_lock is taken before any span's specials lock (a

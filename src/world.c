@@ -232,6 +232,18 @@ int gc_unregister_thread(void) {
   return GC_OK;
 }
 
+/* Publishes that t is blocking, scanned from sp up.  A collector that is
+ * waiting for this thread's acknowledgement (its signal may not have been
+ * handled yet) is woken to see that it need not wait. */
+static void enter_blocking(struct gc_thread *t, uintptr_t sp) {
+  t->blocking_sp = sp;
+  __atomic_store_n(&t->blocking, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1) {
+    __atomic_add_fetch(&ack_count, 1, __ATOMIC_RELEASE);
+    fgc_prim_futex_wake(&ack_count);
+  }
+}
+
 /* While fn runs, collections neither signal this thread nor wait for it,
  * and scan its stack from `anchor` up.  __builtin_unwind_init makes this
  * frame save every callee-saved register, above anchor, so values the
@@ -243,13 +255,29 @@ void *gc_do_blocking(void *(*fn)(void *), void *arg) {
     return fn(arg);
   __builtin_unwind_init();
   void *volatile anchor = arg;
-  t->blocking_sp = (uintptr_t)&anchor;
-  __atomic_store_n(&t->blocking, 1, __ATOMIC_SEQ_CST);
+  enter_blocking(t, (uintptr_t)&anchor);
   void *result = fn(arg);
   __atomic_store_n(&t->blocking, 0, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1)
     suspend_self(t);
   __asm__ volatile("" : : "r"(&anchor) : "memory");
+  return result;
+}
+
+/* bdwgc's GC_call_with_gc_active: inside gc_do_blocking, runs fn(arg) as
+ * an ordinary thread again (leaving blocking mode as gc_do_blocking's
+ * return does, stopping if a collection is under way), then goes back to
+ * blocking with the outer anchor: fn's frames are gone by then. */
+void *fgc_call_with_gc_active(void *(*fn)(void *), void *arg) {
+  struct gc_thread *t = fgc_thread_self();
+  if (!t || !__atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
+    return fn(arg);
+  uintptr_t outer_sp = t->blocking_sp;
+  __atomic_store_n(&t->blocking, 0, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1)
+    suspend_self(t);
+  void *result = fn(arg);
+  enter_blocking(t, outer_sp);
   return result;
 }
 
