@@ -57,9 +57,21 @@ static bool env_size(const char *name, size_t *out) {
   char *end;
   unsigned long long n = strtoull(v, &end, 10);
   switch (*end) {
-  case 'k': case 'K': n <<= 10; end++; break;
-  case 'm': case 'M': n <<= 20; end++; break;
-  case 'g': case 'G': n <<= 30; end++; break;
+  case 'k':
+  case 'K':
+    n <<= 10;
+    end++;
+    break;
+  case 'm':
+  case 'M':
+    n <<= 20;
+    end++;
+    break;
+  case 'g':
+  case 'G':
+    n <<= 30;
+    end++;
+    break;
   }
   if (*end || end == v) {
     fgc_message("%s=%s is not a size; ignored", name, v);
@@ -268,7 +280,8 @@ void *GC_base(void *p) { return gc_base(p); }
 size_t GC_size(const void *p) { return gc_size(p); }
 int GC_is_heap_ptr(const void *p) { return gc_base(p) != NULL; }
 
-/* --- typed allocation ------------------------------------------------------ */
+/* --- typed allocation ------------------------------------------------------
+ */
 
 /* A descriptor is a gc_layout (interned, never freed).  0 scans every word:
  * what an exhausted gc_make_layout leaves, and always safe. */
@@ -444,7 +457,8 @@ unsigned GC_get_version(void) {
   return (GC_VERSION_MAJOR << 16) | (GC_VERSION_MINOR << 8) | GC_VERSION_MICRO;
 }
 
-/* --- statistics ------------------------------------------------------------ */
+/* --- statistics ------------------------------------------------------------
+ */
 
 struct usage {
   gc_stats st;
@@ -541,19 +555,22 @@ size_t GC_get_prof_stats(struct GC_prof_stats_s *out, size_t size) {
   return size;
 }
 
-/* --- finalization ------------------------------------------------------------ */
+/* --- finalization ------------------------------------------------------------
+ */
 
 static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
-                               GC_finalization_proc *ofn, void **ocd,
-                               int mode, const char *call) {
+                               GC_finalization_proc *ofn, void **ocd, int mode,
+                               const char *not_at_base) {
   compat_init();
   gc_finalizer_fn old_fn = NULL;
   void *old_cd = NULL;
   /* bdwgc ignores an object not in its heap; the start of an object, or
    * of one packed in a tiny block, is what fgc_set_finalizer takes. */
-  if (gc_base(obj) &&
-      fgc_set_finalizer(obj, fn, cd, mode, &old_fn, &old_cd, call) != GC_OK)
-    warn("GC_register_finalizer: %p is not the start of an object\n", obj);
+  int err = fgc_set_finalizer(obj, fn, cd, mode, &old_fn, &old_cd, NULL);
+  if (err == GC_ERR_NOT_AT_BASE)
+    warn(not_at_base, obj);
+  else if (err == GC_ERR_NOMEM)
+    warn("out of memory registering a finalizer for %p\n", obj);
   if (ofn)
     *ofn = old_fn;
   if (ocd)
@@ -562,29 +579,33 @@ static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
 
 void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
                            GC_finalization_proc *ofn, void **ocd) {
-  register_finalizer(obj, fn, cd, ofn, ocd, FIN_ORDERED,
-                     "GC_register_finalizer");
+  register_finalizer(
+      obj, fn, cd, ofn, ocd, FIN_ORDERED,
+      "GC_register_finalizer: %p is not the start of an object\n");
 }
 
 void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn,
                                        void *cd, GC_finalization_proc *ofn,
                                        void **ocd) {
-  register_finalizer(obj, fn, cd, ofn, ocd, FIN_IGNORE_SELF,
-                     "GC_register_finalizer_ignore_self");
+  register_finalizer(
+      obj, fn, cd, ofn, ocd, FIN_IGNORE_SELF,
+      "GC_register_finalizer_ignore_self: %p is not the start of an object\n");
 }
 
 void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn,
                                     void *cd, GC_finalization_proc *ofn,
                                     void **ocd) {
-  register_finalizer(obj, fn, cd, ofn, ocd, FIN_NO_ORDER,
-                     "GC_register_finalizer_no_order");
+  register_finalizer(
+      obj, fn, cd, ofn, ocd, FIN_NO_ORDER,
+      "GC_register_finalizer_no_order: %p is not the start of an object\n");
 }
 
 void GC_register_finalizer_unreachable(void *obj, GC_finalization_proc fn,
                                        void *cd, GC_finalization_proc *ofn,
                                        void **ocd) {
-  register_finalizer(obj, fn, cd, ofn, ocd, FIN_UNREACHABLE,
-                     "GC_register_finalizer_unreachable");
+  register_finalizer(
+      obj, fn, cd, ofn, ocd, FIN_UNREACHABLE,
+      "GC_register_finalizer_unreachable: %p is not the start of an object\n");
 }
 
 int GC_invoke_finalizers(void) {
@@ -625,7 +646,8 @@ GC_finalizer_notifier_proc GC_get_finalizer_notifier(void) {
   return __atomic_load_n(&finalizer_notifier, __ATOMIC_ACQUIRE);
 }
 
-/* --- disappearing links ------------------------------------------------------ */
+/* --- disappearing links ------------------------------------------------------
+ */
 
 static int link_result(int err) {
   switch (err) {
@@ -683,7 +705,8 @@ int GC_move_long_link(void **link, void **new_link) {
   return link_result(fgc_link_move(link, new_link, true));
 }
 
-/* --- threads ------------------------------------------------------------------- */
+/* --- threads
+ * ------------------------------------------------------------------- */
 
 void GC_allow_register_threads(void) { compat_init(); }
 

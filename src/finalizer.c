@@ -311,6 +311,13 @@ bool fgc_on_demand(void) {
   return __atomic_load_n(&on_demand, __ATOMIC_ACQUIRE);
 }
 
+/* Misuse is reported (gc_last_error, fatalerrors) in the name of call;
+ * with call == NULL it is only returned (bdwgc's layer, which warns its own
+ * way). */
+static int refuse(int err, const char *call) {
+  return call ? fgc_misuse(err, call) : err;
+}
+
 /* Sets, replaces or removes obj's finalizer.  With ofn, an existing
  * finalizer is replaced and reported through ofn/oarg (bdwgc's rule);
  * without, it is an error (Go's).  The object and arg are on this frame
@@ -325,45 +332,62 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
   }
   uintptr_t p = (uintptr_t)obj;
   if (!obj)
-    return fgc_misuse(GC_ERR_INVALID, call);
-  struct span *s;
+    return refuse(GC_ERR_INVALID, call);
+  struct span *s = span_of(p);
+  /* Removing the finalizer of a live object needs no lookup: a special at
+   * exactly p is attached to the object starting at p, which the caller
+   * keeps alive.  Anything else takes the full check below. */
+  if (!fn && s && span_state(s) == SPAN_IN_USE) {
+    struct special *old = fgc_special_remove(s, p - s->base, SPECIAL_FINALIZER);
+    if (old) {
+      if (ofn) {
+        *ofn = ((struct special_finalizer *)old)->fn;
+        *oarg = ((struct special_finalizer *)old)->arg;
+      }
+      fgc_special_free(old);
+      gc_keep_alive(obj);
+      return GC_OK;
+    }
+  }
   uint32_t i;
   int kind = fgc_classify(obj, &s, &i);
   if (kind == FGC_IMMORTAL)
     return GC_OK;
   if (kind != GC_OK)
-    return fgc_misuse(kind, call);
+    return refuse(kind, call);
   if (s->base + (uintptr_t)i * s->elemsize != p && s->spc != SPC_TINY)
-    return fgc_misuse(GC_ERR_NOT_AT_BASE, call);
+    return refuse(GC_ERR_NOT_AT_BASE, call);
   uintptr_t offset = p - s->base;
-  if (!fn || ofn) {
-    struct special_finalizer *old =
-        (struct special_finalizer *)fgc_special_remove(s, offset,
-                                                       SPECIAL_FINALIZER);
-    if (old) {
-      if (ofn) {
-        *ofn = old->fn;
-        *oarg = old->arg;
-      }
-      fgc_special_free(&old->s);
+  struct special_finalizer *old = NULL;
+  if (!fn) {
+    old = (struct special_finalizer *)fgc_special_remove(s, offset,
+                                                         SPECIAL_FINALIZER);
+  } else {
+    if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+      create_fing();
+    struct special_finalizer *f =
+        (struct special_finalizer *)fgc_special_alloc();
+    if (!f)
+      return refuse(GC_ERR_NOMEM, call);
+    f->s.offset = offset;
+    f->s.kind = SPECIAL_FINALIZER;
+    f->s.reported = 0;
+    f->s.mode = (uint8_t)mode;
+    f->fn = fn;
+    f->arg = arg;
+    if (ofn) {
+      old = (struct special_finalizer *)fgc_special_replace(s, &f->s);
+    } else if (!fgc_special_add(s, &f->s, false)) {
+      fgc_special_free(&f->s);
+      return refuse(GC_ERR_FINALIZER_SET, call);
     }
-    if (!fn)
-      return GC_OK;
   }
-  if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
-    create_fing();
-  struct special_finalizer *f = (struct special_finalizer *)fgc_special_alloc();
-  if (!f)
-    return fgc_misuse(GC_ERR_NOMEM, call);
-  f->s.offset = offset;
-  f->s.kind = SPECIAL_FINALIZER;
-  f->s.reported = 0;
-  f->s.mode = (uint8_t)mode;
-  f->fn = fn;
-  f->arg = arg;
-  if (!fgc_special_add(s, &f->s, false)) {
-    fgc_special_free(&f->s);
-    return fgc_misuse(GC_ERR_FINALIZER_SET, call);
+  if (old) {
+    if (ofn) {
+      *ofn = old->fn;
+      *oarg = old->arg;
+    }
+    fgc_special_free(&old->s);
   }
   gc_keep_alive(obj);
   gc_keep_alive(arg);

@@ -589,6 +589,8 @@ FGC_INTERNAL struct special *fgc_special_alloc(void);
 FGC_INTERNAL void fgc_special_free(struct special *sp);
 FGC_INTERNAL bool fgc_special_add(struct span *s, struct special *sp,
                                   bool force);
+FGC_INTERNAL struct special *fgc_special_replace(struct span *s,
+                                                 struct special *sp);
 FGC_INTERNAL struct special *fgc_special_find(struct span *s, uintptr_t offset,
                                               int kind);
 FGC_INTERNAL bool fgc_special_remove_cleanup(struct span *s, uintptr_t offset,

@@ -181,6 +181,22 @@ bool fgc_special_add(struct span *s, struct special *sp, bool force) {
   return !exists;
 }
 
+/* Attaches sp in place of the special of its kind at its offset, in one
+ * lock hold; returns the one replaced, or NULL. */
+struct special *fgc_special_replace(struct span *s, struct special *sp) {
+  fgc_spinlock *l = lock_of(s);
+  fgc_spin_lock(l);
+  struct special **pp = splice_point(s, sp->offset, sp->kind);
+  struct special *old = NULL;
+  if (*pp && (*pp)->offset == sp->offset && (*pp)->kind == sp->kind)
+    old = unlink_at(s, pp);
+  if (!s->specials)
+    set_has_specials(s, true);
+  link_at(s, pp, sp);
+  fgc_spin_unlock(l);
+  return old;
+}
+
 /* The special of that kind at that offset, or NULL.  The caller keeps the
  * object reachable, so the record stays attached while it is used. */
 struct special *fgc_special_find(struct span *s, uintptr_t offset, int kind) {
@@ -341,8 +357,7 @@ static void mark_span_ordered(struct span *s, void *arg) {
   (void)arg;
   for (struct special *sp = s->specials; sp; sp = sp->next) {
     uintptr_t base = object_base(s, sp->offset);
-    if (sp->kind == SPECIAL_FINALIZER &&
-        !s->marks[span_object_index(s, base)])
+    if (sp->kind == SPECIAL_FINALIZER && !s->marks[span_object_index(s, base)])
       mark_for_finalizer(s, sp, base);
   }
 }
