@@ -51,15 +51,29 @@
 #define COMPAT_WATCHDOG_SECONDS 60
 #endif
 
+/* Counted atomically: threads check too. */
 static int test_failures;
 static int test_checks;
+
+/* ThreadSanitizer cannot run a child that starts threads after a
+ * multi-threaded fork; tests that need one skip themselves under it. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
 static const char *test_current = "";
 
 #define CHECK(expr)                                                            \
   do {                                                                         \
-    test_checks++;                                                             \
+    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                                                             \
     if (!(expr)) {                                                             \
-      test_failures++;                                                         \
+      __atomic_add_fetch(&test_failures, 1, __ATOMIC_RELAXED);                                                         \
       fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__,     \
               test_current, #expr);                                            \
     }                                                                          \
@@ -67,9 +81,9 @@ static const char *test_current = "";
 
 #define CHECKF(expr, ...)                                                      \
   do {                                                                         \
-    test_checks++;                                                             \
+    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                                                             \
     if (!(expr)) {                                                             \
-      test_failures++;                                                         \
+      __atomic_add_fetch(&test_failures, 1, __ATOMIC_RELAXED);                                                         \
       fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n    ", __FILE__, __LINE__, \
               test_current, #expr);                                            \
       fprintf(stderr, __VA_ARGS__);                                            \
@@ -79,7 +93,7 @@ static const char *test_current = "";
 
 #define REQUIRE(expr)                                                          \
   do {                                                                         \
-    test_checks++;                                                             \
+    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                                                             \
     if (!(expr)) {                                                             \
       fprintf(stderr, "%s:%d: %s: REQUIRE failed: %s\n", __FILE__, __LINE__,   \
               test_current, #expr);                                            \

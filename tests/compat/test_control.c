@@ -291,6 +291,10 @@ static NOINLINE int max_heap_child(void) {
 }
 
 TEST(max_heap_size) {
+  if (UNDER_TSAN) {
+    fprintf(stderr, "skipped under ThreadSanitizer (fork with threads)\n");
+    return;
+  }
   fflush(NULL);
   pid_t pid = fork();
   REQUIRE(pid >= 0);
