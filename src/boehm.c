@@ -562,19 +562,15 @@ static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
                                GC_finalization_proc *ofn, void **ocd, int mode,
                                const char *not_at_base) {
   compat_init();
-  gc_finalizer_fn old_fn = NULL;
-  void *old_cd = NULL;
   /* bdwgc ignores an object not in its heap; the start of an object, or
    * of one packed in a tiny block, is what fgc_set_finalizer takes. */
-  int err = fgc_set_finalizer(obj, fn, cd, mode, &old_fn, &old_cd, NULL);
-  if (err == GC_ERR_NOT_AT_BASE)
-    warn(not_at_base, obj);
-  else if (err == GC_ERR_NOMEM)
-    warn("out of memory registering a finalizer for %p\n", obj);
-  if (ofn)
-    *ofn = old_fn;
-  if (ocd)
-    *ocd = old_cd;
+  int err = fgc_set_finalizer(obj, fn, cd, mode | FIN_REPLACE, ofn, ocd, NULL);
+  if (unlikely(err != GC_OK)) {
+    if (err == GC_ERR_NOT_AT_BASE)
+      warn(not_at_base, obj);
+    else if (err == GC_ERR_NOMEM)
+      warn("out of memory registering a finalizer for %p\n", obj);
+  }
 }
 
 void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,

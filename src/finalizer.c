@@ -318,18 +318,19 @@ static int refuse(int err, const char *call) {
   return call ? fgc_misuse(err, call) : err;
 }
 
-/* Sets, replaces or removes obj's finalizer.  With ofn, an existing
- * finalizer is replaced and reported through ofn/oarg (bdwgc's rule);
- * without, it is an error (Go's).  The object and arg are on this frame
+/* Sets, replaces or removes obj's finalizer.  With FIN_REPLACE in mode, an
+ * existing finalizer is replaced (bdwgc's rule); without, it is an error
+ * (Go's).  The finalizer replaced or removed is reported through ofn and
+ * oarg, either of which may be NULL.  The object and arg are on this frame
  * until the special is linked, so a collection in between keeps them (Go's
  * KeepAlive in addfinalizer). */
 int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
                       gc_finalizer_fn *ofn, void **oarg, const char *call) {
   fgc_ensure_init();
-  if (ofn) {
+  if (ofn)
     *ofn = NULL;
+  if (oarg)
     *oarg = NULL;
-  }
   uintptr_t p = (uintptr_t)obj;
   if (!obj)
     return refuse(GC_ERR_INVALID, call);
@@ -340,10 +341,10 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
   if (!fn && s && span_state(s) == SPAN_IN_USE) {
     struct special *old = fgc_special_remove(s, p - s->base, SPECIAL_FINALIZER);
     if (old) {
-      if (ofn) {
+      if (ofn)
         *ofn = ((struct special_finalizer *)old)->fn;
+      if (oarg)
         *oarg = ((struct special_finalizer *)old)->arg;
-      }
       fgc_special_free(old);
       gc_keep_alive(obj);
       return GC_OK;
@@ -372,10 +373,10 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
     f->s.offset = offset;
     f->s.kind = SPECIAL_FINALIZER;
     f->s.reported = 0;
-    f->s.mode = (uint8_t)mode;
+    f->s.mode = (uint8_t)(mode & ~FIN_REPLACE);
     f->fn = fn;
     f->arg = arg;
-    if (ofn) {
+    if (mode & FIN_REPLACE) {
       old = (struct special_finalizer *)fgc_special_replace(s, &f->s);
     } else if (!fgc_special_add(s, &f->s, false)) {
       fgc_special_free(&f->s);
@@ -383,10 +384,10 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
     }
   }
   if (old) {
-    if (ofn) {
+    if (ofn)
       *ofn = old->fn;
+    if (oarg)
       *oarg = old->arg;
-    }
     fgc_special_free(&old->s);
   }
   gc_keep_alive(obj);

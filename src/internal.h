@@ -288,6 +288,10 @@ enum fin_mode {
                           object still reaches it */
 };
 
+/* fgc_set_finalizer's mode may add: replace an existing finalizer
+ * (bdwgc's rule) instead of refusing it (Go's). */
+#define FIN_REPLACE 0x10
+
 struct special {
   struct special *next;
   union {
