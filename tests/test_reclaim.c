@@ -146,21 +146,35 @@ TEST(end_pointer_does_not_retain_next) {
   }
 }
 
-static NOINLINE void drop_big_heap(size_t bytes) {
-  struct node *keep = NULL;
-  for (size_t done = 0; done < bytes; done += sizeof(struct node)) {
-    struct node *x = gc_alloc(sizeof *x);
-    x->next = keep;
-    keep = x;
+/* The big heap is many short lists, each held from a global: a stray
+ * pointer to a node (a stale register, say) keeps at most what its list
+ * reaches, 256 KiB, not the whole heap as one long list would. */
+enum { BIG_LISTS = 1024 };
+static struct node *big_lists[BIG_LISTS];
+
+static NOINLINE void make_big_heap(size_t bytes) {
+  size_t per_list = bytes / BIG_LISTS;
+  for (int k = 0; k < BIG_LISTS; k++) {
+    struct node *head = NULL;
+    for (size_t done = 0; done < per_list; done += sizeof(struct node)) {
+      struct node *x = gc_alloc(sizeof *x);
+      x->next = head;
+      head = x;
+    }
+    big_lists[k] = head;
   }
-  __asm__ volatile("" : : "r"(keep) : "memory");
+}
+
+static NOINLINE void drop_big_heap(void) {
+  memset(big_lists, 0, sizeof big_lists);
 }
 
 /* After a big heap is dropped, the collector gives its pages back. */
 TEST(rss_falls_after_shrink) {
   size_t big = (size_t)256 << 20;
-  drop_big_heap(big);
+  make_big_heap(big);
   size_t rss_full = rss_bytes();
+  drop_big_heap();
   scrub_stack();
   gc_collect();
   gc_collect();
@@ -176,28 +190,47 @@ TEST(rss_falls_after_shrink) {
 /* Exhaustion: with a heap limit, allocation fails with ENOMEM instead of
  * crashing, and the heap works again once memory is dropped.  Runs in a
  * child so that the limit does not affect the other tests. */
-static int oom_child(void) {
-  gc_set_max_heap((size_t)64 << 20);
-  void **chain = NULL;
+enum { OOM_CHAIN = 64, OOM_CHAINS = 4096 };
+static void **oom_chains[OOM_CHAINS];
+
+/* Fills the heap to its limit with 4 KiB objects on chains of OOM_CHAIN,
+ * each held from a global (a stray pointer to one keeps only what its chain
+ * reaches, at most 256 KiB); returns how many, errno as the last
+ * allocation left it. */
+static NOINLINE size_t oom_fill(void) {
   size_t n = 0;
   for (;;) {
     void **p = gc_alloc(4096);
     if (!p)
       break;
-    p[0] = chain;
-    chain = p;
+    size_t k = n / OOM_CHAIN;
+    if (k == OOM_CHAINS)
+      abort();
+    p[0] = oom_chains[k];
+    oom_chains[k] = p;
     n++;
   }
+  return n;
+}
+
+static NOINLINE size_t oom_count(void) {
+  size_t len = 0;
+  for (size_t k = 0; k < OOM_CHAINS; k++)
+    for (void **p = oom_chains[k]; p; p = p[0])
+      len++;
+  return len;
+}
+
+static int oom_child(void) {
+  gc_set_max_heap((size_t)64 << 20);
+  size_t n = oom_fill();
   if (errno != ENOMEM || n < 1000)
     return 1;
   if (gc_alloc(1 << 20) != NULL || errno != ENOMEM)
     return 2;
-  size_t len = 0;
-  for (void **p = chain; p; p = p[0])
-    len++;
-  if (len != n)
+  if (oom_count() != n)
     return 3;
-  chain = NULL;
+  memset(oom_chains, 0, sizeof oom_chains);
   scrub_stack();
   gc_collect();
   return gc_alloc(1 << 20) != NULL ? 0 : 4;

@@ -43,8 +43,13 @@ TEST(pointer) {
     CHECK(gc_weak_value(wt) == bt);
   }
   gc_keep_alive(bt);
-  gc_weak *dead = make_dead();
-  CHECK(COLLECT_UNTIL(gc_weak_value(dead) == NULL, 10));
+  /* Fresh objects until one's weak pointer reads NULL. */
+  int dead = 0;
+  for (int a = 0; a < ATTEMPTS && !dead; a++) {
+    gc_weak *w = make_dead();
+    dead = COLLECT_UNTIL(gc_weak_value(w) == NULL, 10);
+  }
+  CHECK(dead);
 }
 
 /* One canonical handle per (object, offset), before and after collections;
@@ -66,97 +71,134 @@ static NOINLINE void drop_ten(void) {
     bt[i] = NULL;
 }
 
+static int ten_dead(void) {
+  int d = 1;
+  for (int i = 0; i < N; i++)
+    d &= gc_weak_value(wt[i]) == NULL && gc_weak_value(wa[i]) == NULL;
+  return d;
+}
+
+/* Fresh sets of ten until all ten of one die; the handles are checked on
+ * every set. */
 TEST(equality) {
-  make_ten();
-  for (int round = 0; round < 2; round++) {
-    for (int i = 0; i < N; i++) {
-      CHECK(gc_weak_make(bt[i]) == wt[i]);
-      CHECK(gc_weak_make(&bt[i]->a) == wa[i]);
-      CHECK(wt[i] != wa[i]);
-      CHECK(gc_weak_value(wa[i]) == &bt[i]->a);
+  int all_dead = 0;
+  for (int a = 0; a < ATTEMPTS && !all_dead; a++) {
+    make_ten();
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < N; i++) {
+        CHECK(gc_weak_make(bt[i]) == wt[i]);
+        CHECK(gc_weak_make(&bt[i]->a) == wa[i]);
+        CHECK(wt[i] != wa[i]);
+        CHECK(gc_weak_value(wa[i]) == &bt[i]->a);
+        for (int j = 0; j < i; j++)
+          CHECK(wt[i] != wt[j]);
+      }
+      gc_collect();
+    }
+    drop_ten();
+    all_dead = COLLECT_UNTIL(ten_dead(), 10);
+    for (int i = 0; i < N; i++)
       for (int j = 0; j < i; j++)
         CHECK(wt[i] != wt[j]);
-    }
-    gc_collect();
   }
-  drop_ten();
-  int all_dead = COLLECT_UNTIL(({
-                                 int d = 1;
-                                 for (int i = 0; i < N; i++)
-                                   d &= gc_weak_value(wt[i]) == NULL &&
-                                        gc_weak_value(wa[i]) == NULL;
-                                 d;
-                               }),
-                               10);
   CHECK(all_dead);
-  for (int i = 0; i < N; i++)
-    for (int j = 0; j < i; j++)
-      CHECK(wt[i] != wt[j]);
 }
 
 /* With a finalizer: NULL as soon as the finalizer is queued, inside it,
- * and after (TestPointerFinalizer); resurrection makes a new handle. */
-static gc_weak *fin_handle;
-static volatile int fin_saw_null, fin_ran;
-static struct t *resurrected;
+ * and after (TestPointerFinalizer); resurrection makes a new handle.  Per
+ * attempt (the finalizer's arg). */
+static gc_weak *fin_handle[ATTEMPTS];
+static volatile int fin_saw_null[ATTEMPTS], fin_ran[ATTEMPTS];
+static struct t *resurrected[ATTEMPTS];
 
 static void fin_check(void *obj, void *arg) {
-  (void)arg;
-  fin_saw_null = gc_weak_value(fin_handle) == NULL;
-  resurrected = obj;
-  fin_ran = 1;
+  intptr_t a = (intptr_t)arg;
+  fin_saw_null[a] = gc_weak_value(fin_handle[a]) == NULL;
+  resurrected[a] = obj;
+  fin_ran[a]++;
 }
 
-static NOINLINE void make_with_finalizer(void) {
+static NOINLINE void make_with_finalizer(int a) {
   struct t *x = gc_alloc(sizeof *x);
-  fin_handle = gc_weak_make(x);
-  REQUIRE(gc_set_finalizer(x, fin_check, NULL) == GC_OK);
+  fin_handle[a] = gc_weak_make(x);
+  REQUIRE(gc_set_finalizer(x, fin_check, (void *)(intptr_t)a) == GC_OK);
   for (int i = 0; i < 2; i++)
     gc_collect();
-  REQUIRE(gc_weak_value(fin_handle) == x); /* still alive */
+  REQUIRE(gc_weak_value(fin_handle[a]) == x); /* still alive */
 }
 
+/* Out of the test's frame, so that the resurrected object's address does
+ * not linger there. */
+static NOINLINE void check_resurrected(int a) {
+  REQUIRE(resurrected[a] != NULL);
+  CHECK(gc_weak_value(fin_handle[a]) == NULL); /* stays NULL */
+  gc_weak *again = gc_weak_make(resurrected[a]);
+  CHECK(again != fin_handle[a] && gc_weak_value(again) == resurrected[a]);
+}
+
+/* Fresh objects until one's handle reads NULL; on every one, the finalizer
+ * has not run before the program asks (on demand), and when it has run, it
+ * saw the handle NULL. */
 TEST(with_finalizer) {
-  fin_ran = 0;
-  make_with_finalizer();
-  gc_set_finalize_on_demand(1); /* see the handle before the finalizer runs */
-  for (int i = 0; i < 10 && gc_weak_value(fin_handle) != NULL; i++) {
-    scrub_stack();
-    gc_collect();
+  int done = 0, tried = 0;
+  while (tried < ATTEMPTS && !done) {
+    int a = tried++;
+    make_with_finalizer(a);
+    gc_set_finalize_on_demand(1); /* see the handle before the finalizer runs */
+    for (int i = 0; i < 10 && gc_weak_value(fin_handle[a]) != NULL; i++) {
+      scrub_stack();
+      gc_collect();
+    }
+    done = gc_weak_value(fin_handle[a]) == NULL;
+    CHECK(fin_ran[a] == 0);
+    gc_run_finalizers();
+    gc_set_finalize_on_demand(0);
+    if (done) {
+      CHECK(fin_ran[a] == 1 && fin_saw_null[a]);
+      check_resurrected(a);
+    } else {
+      CHECK(fin_ran[a] == 0); /* still reachable: its handle is not NULL */
+    }
   }
-  CHECK(gc_weak_value(fin_handle) == NULL);
-  CHECK(fin_ran == 0);
-  gc_run_finalizers();
-  gc_set_finalize_on_demand(0);
-  CHECK(fin_ran == 1 && fin_saw_null);
-  REQUIRE(resurrected != NULL);
-  CHECK(gc_weak_value(fin_handle) == NULL); /* stays NULL */
-  gc_weak *again = gc_weak_make(resurrected);
-  CHECK(again != fin_handle && gc_weak_value(again) == resurrected);
-  resurrected = NULL;
+  CHECK(done);
+  for (int a = 0; a < tried; a++) {
+    CHECK(fin_ran[a] <= 1);
+    CHECK(fin_ran[a] == 0 || fin_saw_null[a]);
+  }
+  memset(resurrected, 0, sizeof resurrected);
 }
 
-/* With a cleanup: NULL inside the cleanup and after (TestPointerCleanup). */
-static gc_weak *cleanup_handle;
-static volatile int cleanup_saw_null, cleanup_ran;
+/* With a cleanup: NULL inside the cleanup and after (TestPointerCleanup).
+ * Per attempt (the cleanup's arg). */
+static gc_weak *cleanup_handle[ATTEMPTS];
+static volatile int cleanup_saw_null[ATTEMPTS], cleanup_ran[ATTEMPTS];
 static void cleanup_check(void *arg) {
-  (void)arg;
-  cleanup_saw_null = gc_weak_value(cleanup_handle) == NULL;
-  cleanup_ran = 1;
+  intptr_t a = (intptr_t)arg;
+  cleanup_saw_null[a] = gc_weak_value(cleanup_handle[a]) == NULL;
+  cleanup_ran[a]++;
 }
 
-static NOINLINE void make_with_cleanup(void) {
+static NOINLINE void make_with_cleanup(int a) {
   struct t *x = gc_alloc(sizeof *x);
-  cleanup_handle = gc_weak_make(x);
-  REQUIRE(gc_add_cleanup(x, cleanup_check, NULL).id != 0);
+  cleanup_handle[a] = gc_weak_make(x);
+  REQUIRE(gc_add_cleanup(x, cleanup_check, (void *)(intptr_t)a).id != 0);
 }
 
+/* Fresh objects until one's cleanup runs; every cleanup that ran saw its
+ * handle NULL, and it stays NULL. */
 TEST(with_cleanup) {
-  cleanup_ran = 0;
-  make_with_cleanup();
-  CHECK(COLLECT_UNTIL(cleanup_ran, 10));
-  CHECK(cleanup_saw_null);
-  CHECK(gc_weak_value(cleanup_handle) == NULL);
+  int done = 0, tried = 0;
+  while (tried < ATTEMPTS && !done) {
+    int a = tried++;
+    make_with_cleanup(a);
+    done = COLLECT_UNTIL(cleanup_ran[a], 10);
+  }
+  CHECK(done);
+  for (int a = 0; a < tried; a++) {
+    CHECK(cleanup_ran[a] <= 1);
+    if (cleanup_ran[a])
+      CHECK(cleanup_saw_null[a] && gc_weak_value(cleanup_handle[a]) == NULL);
+  }
 }
 
 /* Offsets beyond 64 KiB into a large object (Go #70739). */

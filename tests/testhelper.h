@@ -11,10 +11,24 @@
  * part of the stack below the caller, so that stale pointers left by earlier
  * calls do not keep objects alive; allocations meant to die are made in
  * NOINLINE helpers so their pointers never sit in the test's own frame.
+ *
+ * Even so, a stale copy of an address (a register, a slot of another
+ * thread's stack) can keep any one object alive.  So a test that an object
+ * "was kept" is absolute, but one that an object was collected (finalized,
+ * cleaned up, its weak pointer cleared, its memory reused) is either
+ * statistical over many objects (>= 90%), or tries up to ATTEMPTS times
+ * with fresh objects and passes if one attempt gets there; the absolute
+ * properties (order, ran once, never ran while reachable, contents,
+ * arguments) are checked on every attempt.  Each attempt's finalizers and
+ * cleanups record into state of their own (indexed through their arg), so
+ * that a stray object of an earlier attempt that dies late counts for
+ * itself only.  hide() and reveal() keep an address where the collector
+ * cannot see it, to ask gc_base whether the object is still allocated.
  */
 #ifndef TESTHELPER_H
 #define TESTHELPER_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +38,16 @@ static int test_checks;
 static const char *test_current = "";
 
 #define NOINLINE __attribute__((noinline))
+
+/* Fresh objects a "was collected" test tries before it fails. */
+enum { ATTEMPTS = 5 };
+
+static inline uintptr_t hide(const void *p) {
+  return ~(uintptr_t)p ^ (uintptr_t)0x3c3c3c3c3c3c3c3cULL;
+}
+static inline void *reveal(uintptr_t h) {
+  return (void *)~(h ^ (uintptr_t)0x3c3c3c3c3c3c3c3cULL);
+}
 
 #define CHECK(expr)                                                            \
   do {                                                                         \
