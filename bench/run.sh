@@ -5,26 +5,32 @@
 #
 #   --dir DIR   where the binaries are (default ../build/release/bench)
 #   --large     bigger workloads (gcbench depths 20/18/18 with a 2M-double
-#               array, allocbench N x5, finbench run N x4, mtalloc 50M
-#               allocations per thread, pause tree depth 24: 1 GiB) and R=10
-#               (pause: 3)
+#               array, allocbench N x5, finbench run and weakbench
+#               cleanup-run N x4, weakbench's weak-pointer N x10, mtalloc
+#               50M allocations per thread, pause tree depth 24: 1 GiB) and
+#               R=10 (pause: 3)
 #   --runs R    runs per variant (default 5, or 10 with --large; but by
-#               default finbench's "run" and mtalloc 3, pause 2, or 3 with
-#               --large)
+#               default finbench's "run", weakbench's "cleanup-run" and
+#               mtalloc 3, pause 2, or 3 with --large)
 #
 # gcbench, allocbench and mtalloc are built as <bench>-finalgc,
 # -finalgc-gch, -bdwgc, -malloc, -mimalloc; finbench (finalizers) as
 # finbench-finalgc, -finalgc-gch, -bdwgc and -go (the Go port, go/finbench),
 # and gives two tables: "pair" (set+clear, ns/pair) and "run" (finalizer
 # throughput, ns per finalized object), with ratios to both bdwgc and Go;
-# pause as pause-finalgc and -bdwgc.  mtalloc runs each variant with 1 and
-# 2 threads, pause with 1 and 2 markers: one row per variant and count,
-# ratios to bdwgc with the same count, and the speedup of each row over the
-# same variant's count of 1.  Missing binaries are skipped.  The variants
-# run interleaved (A B C D A B C D ...) so that drift in machine load
-# affects them alike.  Each program times its own workload with
-# CLOCK_MONOTONIC and reports its own peak RSS (getrusage ru_maxrss), so no
-# external timing tool is needed.
+# weakbench (cleanups and weak pointers) as weakbench-finalgc and -bdwgc,
+# in four tables: cleanup add+stop pairs and cleanup throughput (each with
+# finalgc's finalizer figure from finbench under it: there is no Go
+# column, as runtime.AddCleanup and package weak need Go 1.24+), weak
+# pointer creation and reads (one row per operation), against bdwgc's
+# disappearing links; pause as pause-finalgc and -bdwgc.  mtalloc runs
+# each variant with 1 and 2 threads, pause with 1 and 2 markers: one row
+# per variant and count, ratios to bdwgc with the same count, and the
+# speedup of each row over the same variant's count of 1.  Missing
+# binaries are skipped.  The variants run interleaved (A B C D A B C D ...)
+# so that drift in machine load affects them alike.  Each program times its
+# own workload with CLOCK_MONOTONIC and reports its own peak RSS (getrusage
+# ru_maxrss), so no external timing tool is needed.
 #
 # The finalgc-gch binaries, labelled "finalgc(gc.h)", are the bdwgc
 # variant's very <gc.h> code built against finalgc's bdwgc-compatible layer.
@@ -48,7 +54,7 @@ while [ $# -gt 0 ]; do
     --large) large=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +64,8 @@ if [ "$large" -eq 1 ]; then
   gcbench_desc="stretch depth 20, long-lived depth 18, trees up to depth 18, 2M doubles"
   alloc_n=100000000
   fin_n=4000000
+  weak_n=3000000
+  weak_read_n=10000000
   mt_n=50000000
   pause_depth=24
   fin_runs=${runs:-10}
@@ -69,6 +77,8 @@ else
   gcbench_desc="stretch depth 18, long-lived depth 16, trees up to depth 16, 500k doubles"
   alloc_n=20000000
   fin_n=1000000
+  weak_n=300000
+  weak_read_n=1000000
   mt_n=10000000
   pause_depth=22
   fin_runs=${runs:-3}
@@ -93,9 +103,15 @@ trap 'exit 130' INT TERM
 
 status=0
 
-# field KEY LINE: the value of KEY=value in a line of the programs' output.
+# field KEY LINE: the value of the first KEY=value word (words being
+# separated by white space) in the programs' output.  No pipeline: it runs
+# some 700 times, and a fork+exec can cost milliseconds.
 field() {
-  printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+  _v=" $2"
+  _w=${_v#*[[:space:]]"$1="}
+  if [ "$_w" != "$_v" ]; then
+    printf '%s\n' "${_w%%[[:space:]]*}"
+  fi
 }
 
 # stats FILE: "median min max" of the numbers in FILE, one a line.
@@ -124,7 +140,8 @@ stats() {
 #                labelled "<variant> $pname=<value>"; its ratio columns
 #                compare with the base variant at the same value, and a
 #                "speedup" column gives the median at the first value over
-#                the row's (KEY being a time: how many times faster)
+#                the row's (KEY being a time: how many times faster),
+#                unless speedup=no
 #     pname      the label of the parameter ("T", "m"...)
 #     compare    empty, or "A B": two variants whose time and peak RSS ratios
 #                (A over B, at each parameter value) are printed under the
@@ -213,7 +230,7 @@ run_bench() {
   printf ' %14s %8s' "peak RSS MiB" GCs
   for b in $bases; do printf ' %9s' "vs $b"; done
   [ -n "$bases" ] && printf ' %12s' "RSS vs ${bases%% *}"
-  [ -n "$params" ] && printf ' %9s' speedup
+  [ -n "$params" ] && [ "$speedup" = yes ] && printf ' %9s' speedup
   printf '\n'
 
   for c in $present; do
@@ -249,7 +266,7 @@ EOF
     if [ -n "$bases" ]; then
       basevals="$basevals rss=$(cfg_median "$tag" "${bases%% *}${p:+_$p}" rss)"
     fi
-    if [ -n "$params" ]; then
+    if [ -n "$params" ] && [ "$speedup" = yes ]; then
       basevals="$basevals speedup=$(cfg_median "$tag" "${v}_${params%% *}")"
     fi
     awk -v v="$(cfg_label "$c")" -v width="$width" -v med="$med" -v lo="$lo" -v hi="$hi" \
@@ -334,6 +351,7 @@ bases="bdwgc"
 extra=""
 params=""
 pname=""
+speedup=yes
 compare="finalgc-gch bdwgc"
 # shellcheck disable=SC2086 # $gcbench_args is a list of arguments
 run_bench gcbench gcbench time_ms ms gcbench "$gcbench_desc" $gcbench_args
@@ -351,6 +369,65 @@ runs=$fin_runs
 run_bench finbench-run finbench ns_per_fin ns/fin "finalizer throughput (ns per finalized object)" \
   "$fin_n finalizable objects of 16..64 bytes dropped at once, time until all finalizers ran" \
   run "$fin_n"
+
+# versus WHAT TAG_A CFG_A TAG_B CFG_B UNIT: prints "WHAT: a vs b UNIT =
+# a/b", the medians of CFG_A in table TAG_A and CFG_B in TAG_B.
+versus() {
+  awk -v what="$1" -v a="$(cfg_median "$2" "$3")" -v b="$(cfg_median "$4" "$5")" \
+      -v unit="$6" 'BEGIN {
+    r = (a == "-" || b == "-" || b <= 0) ? "-" : sprintf("%.2fx", a / b)
+    printf "  %s: %s vs %s %s = %s\n\n", what, a, b, unit, r
+  }'
+}
+
+# weakbench: cleanups (Go's runtime.AddCleanup) and weak pointers (Go's
+# package weak), both Go 1.24+: no Go port, so cleanups are set beside
+# finalgc's own finalizers (finbench, above) and bdwgc's unordered
+# finalizers, weak pointers beside bdwgc's disappearing links.
+if command -v go >/dev/null 2>&1; then
+  go_here=$(go version 2>/dev/null | awk '{ print $3 }')
+else
+  go_here="no Go"
+fi
+echo "weakbench: no Go column: runtime.AddCleanup and package weak need Go 1.24+ (here: ${go_here:-unknown}),"
+echo "and weakbench has no Go port; cleanups are compared with finalgc's own finalizers (finbench),"
+echo "weak pointers with bdwgc's disappearing links."
+echo
+runs=$all_runs
+variants="finalgc bdwgc"
+bases="bdwgc"
+compare=""
+extra=""
+run_bench cleanup-pair weakbench pair_ns ns/pair \
+  "cleanup add+stop pair (ns/pair; bdwgc has no cleanups: GC_REGISTER_FINALIZER_NO_ORDER set+clear)" \
+  "1,000 live 24-byte objects, 1e6 pairs, median of 5 batches" cleanup-pair
+versus "finalgc cleanup add+stop vs finalgc finalizer set+clear (finbench pair)" \
+  cleanup-pair finalgc finbench-pair finalgc ns/pair
+runs=$fin_runs
+extra="per_s_M:M_cleanups/s:%.2f gc_ms:collect_ms:%.1f rounds:rounds:%g alloc_ns:alloc+add_ns:%.1f"
+run_bench cleanup-run weakbench ns_per_cleanup ns/cleanup \
+  "cleanup throughput (ns per cleanup run; bdwgc: GC_REGISTER_FINALIZER_NO_ORDER finalizers)" \
+  "$fin_n objects of 16..64 bytes with a cleanup, dropped at once, time until all cleanups ran (finalgc: gc_collect + gc_wait_cleanups)" \
+  cleanup-run "$fin_n"
+versus "finalgc cleanups vs finalgc finalizers (finbench run)" \
+  cleanup-run finalgc finbench-run finalgc "ns per object"
+runs=$all_runs
+params="weak-make-distinct weak-make-same"
+pname="op"
+speedup=no
+extra=""
+run_bench weak-make weakbench op_ns ns/op \
+  "weak pointer creation (ns/op; bdwgc: GC_general_register_disappearing_link)" \
+  "distinct: $weak_n live 24-byte objects, one new handle (link) each, mean over the run; same: $weak_n makes on one object, median of 5 batches (bdwgc: the same link again, GC_DUPLICATE)" \
+  "$weak_n"
+params="weak-value-live weak-value-dead"
+extra="kept:kept_alive:%g"
+run_bench weak-value weakbench op_ns ns/op \
+  "weak pointer read (ns/op; bdwgc: GC_call_with_alloc_lock + GC_REVEAL_POINTER)" \
+  "$weak_read_n reads, in turn, of the handles (links) of 1,000 24-byte objects, live or dropped and collected (kept alive: dropped but still reachable to the conservative scan, not read), median of 5 batches" \
+  "$weak_read_n"
+speedup=yes
+compare="finalgc-gch bdwgc"
 
 # mtalloc: 1 and 2 threads allocating at once.
 runs=$mt_runs
