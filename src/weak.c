@@ -347,6 +347,16 @@ static bool in_dead_object(void **p) {
   return i < s->nelems && !s->marks[i];
 }
 
+/* Drops the registration in slot i, l, whose object is in s (world
+ * stopped, links_lock held). */
+static void drop_slot(struct link_table *t, size_t i, struct span *s,
+                      struct special_link *l) {
+  t->slots[i] = TOMBSTONE;
+  t->len--;
+  fgc_special_unlink(s, &l->s);
+  fgc_special_free(&l->s);
+}
+
 /* After the specials of dead objects are processed (world stopped): drops
  * the links that lie in dead objects, and clears the long links whose
  * object is dead for good (not resurrected by a finalizer). */
@@ -366,10 +376,7 @@ void fgc_links_process(void) {
         continue;
       if (!dangling)
         *l->link = NULL;
-      t->slots[i] = TOMBSTONE;
-      t->len--;
-      fgc_special_unlink(s, &l->s);
-      fgc_special_free(&l->s);
+      drop_slot(t, i, s, l);
     }
   }
   fgc_unlock(&links_lock);
@@ -382,6 +389,7 @@ bool fgc_short_links_registered(void) { return tables[0].len > 0; }
  * finalizer may revive that object, and must find the link cleared). */
 void fgc_links_clear_short(void) {
   struct link_table *t = &tables[0];
+  fgc_lock(&links_lock);
   for (size_t i = 0; i < t->cap; i++) {
     struct special_link *l = t->slots[i];
     if (!l || l == TOMBSTONE)
@@ -391,11 +399,9 @@ void fgc_links_clear_short(void) {
     if (s->marks[span_object_index(s, obj)])
       continue;
     *l->link = NULL;
-    t->slots[i] = TOMBSTONE;
-    t->len--;
-    fgc_special_unlink(s, &l->s);
-    fgc_special_free(&l->s);
+    drop_slot(t, i, s, l);
   }
+  fgc_unlock(&links_lock);
 }
 
 /* For fork: links_lock is taken before any span's specials lock (a
