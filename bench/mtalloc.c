@@ -107,7 +107,8 @@ static void *work(void *arg) {
   long n = w->n;
   int slot = 0;
   for (long k = 0; k < n; k++) {
-    size_t size = MIN_SIZE + (size_t)(rng_next(&rng) % (MAX_SIZE - MIN_SIZE + 1));
+    size_t size =
+        MIN_SIZE + (size_t)(rng_next(&rng) % (MAX_SIZE - MIN_SIZE + 1));
     uintptr_t *p = ALLOC(size);
     if (p == NULL) {
       w->oom = 1;

@@ -32,8 +32,8 @@
  * Output: one line, "markers=M cmp_ms=... collect_ms=... pause_ms=...
  * ms_per_gib=... heap_mib=... nodes=... build_ms=... gcs=... maxrss_kb=...
  * allocator=...", gcs counting the collections from the start of the build
- * (the 5 timed ones, unless one ran while building); exit status 1 if the tree was damaged, 3 if the marker
- * count could not be set.
+ * (the 5 timed ones, unless one ran while building); exit status 1 if the tree
+ * was damaged, 3 if the marker count could not be set.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -270,8 +270,7 @@ int main(int argc, char **argv) {
          count, build_ns / 1e6, (unsigned long long)gcs, ru.ru_maxrss,
          VARIANT_NAME);
   if (count != want) {
-    fprintf(stderr, "pause: tree damaged (%ld nodes, want %ld)\n", count,
-            want);
+    fprintf(stderr, "pause: tree damaged (%ld nodes, want %ld)\n", count, want);
     return 1;
   }
   return 0;

@@ -456,9 +456,9 @@ struct heap {
   uint64_t alloc_bytes_at_gc; /* total_alloc_bytes when the last mark ended */
 
   /* Controls for the bdwgc layer (boehm.c); read under world_lock. */
-  size_t heap_min;      /* no automatic collection below this heap_live */
-  int disabled;         /* collections off while > 0 (GC_disable) */
-  const int *dont_gc;   /* collections off while *dont_gc (GC_dont_gc) */
+  size_t heap_min;    /* no automatic collection below this heap_live */
+  int disabled;       /* collections off while > 0 (GC_disable) */
+  const int *dont_gc; /* collections off while *dont_gc (GC_dont_gc) */
   void (*start_callback)(void); /* called as each collection starts */
 };
 
@@ -632,7 +632,7 @@ FGC_INTERNAL int fgc_link_register(void **link, void *obj, bool is_long);
 FGC_INTERNAL bool fgc_link_unregister(void **link, bool is_long);
 FGC_INTERNAL int fgc_link_move(void **link, void **new_link, bool is_long);
 FGC_INTERNAL void fgc_link_forget(struct special_link *l);
-FGC_INTERNAL void fgc_links_process(void); /* world stopped */
+FGC_INTERNAL void fgc_links_process(void);          /* world stopped */
 FGC_INTERNAL bool fgc_short_links_registered(void); /* world stopped */
 FGC_INTERNAL void fgc_links_clear_short(void);      /* world stopped */
 

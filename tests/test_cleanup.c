@@ -438,8 +438,9 @@ static void cleanup_where(void *arg) {
 
 static NOINLINE void add_where(int n) {
   for (int i = 0; i < n; i++)
-    REQUIRE(gc_add_cleanup(gc_alloc(sizeof(struct t)), cleanup_where, NULL)
-                .id != 0);
+    REQUIRE(
+        gc_add_cleanup(gc_alloc(sizeof(struct t)), cleanup_where, NULL).id !=
+        0);
 }
 
 static int on_demand_child(void) {

@@ -277,8 +277,8 @@ TEST(handles_collected) {
   int freed = COLLECT_UNTIL(({
                               int f = 0;
                               for (int i = 0; i < 100; i++)
-                                f += gc_base((void *)~hidden_handles[i]) ==
-                                     NULL;
+                                f +=
+                                    gc_base((void *)~hidden_handles[i]) == NULL;
                               f >= 90;
                             }),
                             10);
@@ -329,8 +329,7 @@ TEST(stress_value_during_collections) {
   bad = 0;
   REQUIRE(gc_pthread_create(&c, NULL, collector, NULL) == 0);
   for (int i = 0; i < 3; i++)
-    REQUIRE(gc_pthread_create(&w[i], NULL, churner, (void *)(intptr_t)i) ==
-            0);
+    REQUIRE(gc_pthread_create(&w[i], NULL, churner, (void *)(intptr_t)i) == 0);
   for (int i = 0; i < 3; i++)
     pthread_join(w[i], NULL);
   __atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);

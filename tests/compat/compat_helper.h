@@ -71,9 +71,9 @@ static const char *test_current = "";
 
 #define CHECK(expr)                                                            \
   do {                                                                         \
-    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                                                             \
+    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                     \
     if (!(expr)) {                                                             \
-      __atomic_add_fetch(&test_failures, 1, __ATOMIC_RELAXED);                                                         \
+      __atomic_add_fetch(&test_failures, 1, __ATOMIC_RELAXED);                 \
       fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__,     \
               test_current, #expr);                                            \
     }                                                                          \
@@ -81,9 +81,9 @@ static const char *test_current = "";
 
 #define CHECKF(expr, ...)                                                      \
   do {                                                                         \
-    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                                                             \
+    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                     \
     if (!(expr)) {                                                             \
-      __atomic_add_fetch(&test_failures, 1, __ATOMIC_RELAXED);                                                         \
+      __atomic_add_fetch(&test_failures, 1, __ATOMIC_RELAXED);                 \
       fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n    ", __FILE__, __LINE__, \
               test_current, #expr);                                            \
       fprintf(stderr, __VA_ARGS__);                                            \
@@ -93,7 +93,7 @@ static const char *test_current = "";
 
 #define REQUIRE(expr)                                                          \
   do {                                                                         \
-    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                                                             \
+    __atomic_add_fetch(&test_checks, 1, __ATOMIC_RELAXED);                     \
     if (!(expr)) {                                                             \
       fprintf(stderr, "%s:%d: %s: REQUIRE failed: %s\n", __FILE__, __LINE__,   \
               test_current, #expr);                                            \

@@ -57,14 +57,14 @@ GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_malloc(size_t);
  * zeroes it too; bdwgc does not promise to. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_malloc_atomic(size_t);
 /* Scanned, never collected: freed only by GC_free. */
-GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *
-GC_malloc_uncollectable(size_t);
+GC_API
+GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_malloc_uncollectable(size_t);
 /* finalgc treats every pointer into an object as a reference, so these are
  * GC_malloc and GC_malloc_atomic. */
-GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *
-GC_malloc_ignore_off_page(size_t);
-GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *
-GC_malloc_atomic_ignore_off_page(size_t);
+GC_API GC_ATTR_MALLOC
+    GC_ATTR_ALLOC_SIZE(1) void *GC_malloc_ignore_off_page(size_t);
+GC_API GC_ATTR_MALLOC
+    GC_ATTR_ALLOC_SIZE(1) void *GC_malloc_atomic_ignore_off_page(size_t);
 /* Keeps the kind (scanned, atomic, uncollectable, typed) of p's object. */
 GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_realloc(void *p, size_t);
 /* Explicit deallocation: p may be NULL or point into a heap object (the
@@ -76,7 +76,7 @@ GC_API GC_ATTR_MALLOC char *GC_strndup(const char *, size_t);
 /* Aligned allocation; align must be a power of two.  The result may be
  * passed to GC_free and GC_base. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(2) void *GC_memalign(size_t align,
-                                                             size_t lb);
+                                                              size_t lb);
 /* 0, EINVAL (align not a power of two multiple of sizeof(void *)) or
  * ENOMEM. */
 GC_API int GC_posix_memalign(void **memptr, size_t align, size_t lb);
@@ -92,7 +92,8 @@ GC_API int GC_is_heap_ptr(const void *p);
 #define GC_MALLOC_ATOMIC(sz) GC_malloc_atomic(sz)
 #define GC_MALLOC_UNCOLLECTABLE(sz) GC_malloc_uncollectable(sz)
 #define GC_MALLOC_IGNORE_OFF_PAGE(sz) GC_malloc_ignore_off_page(sz)
-#define GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(sz) GC_malloc_atomic_ignore_off_page(sz)
+#define GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(sz)                                   \
+  GC_malloc_atomic_ignore_off_page(sz)
 #define GC_REALLOC(old, sz) GC_realloc(old, sz)
 #define GC_FREE(p) GC_free(p)
 #define GC_STRDUP(s) GC_strdup(s)
@@ -101,7 +102,8 @@ GC_API int GC_is_heap_ptr(const void *p);
 #define GC_NEW_ATOMIC(t) ((t *)GC_MALLOC_ATOMIC(sizeof(t)))
 #define GC_NEW_UNCOLLECTABLE(t) ((t *)GC_MALLOC_UNCOLLECTABLE(sizeof(t)))
 
-/* --- collection and control ------------------------------------------------ */
+/* --- collection and control ------------------------------------------------
+ */
 
 /* Optional on Linux, as with bdwgc: every call initializes on first use. */
 GC_API void GC_init(void);
@@ -194,7 +196,8 @@ GC_API GC_start_callback_proc GC_get_start_callback(void);
 /* (GC_VERSION_MAJOR << 16) | (GC_VERSION_MINOR << 8) | GC_VERSION_MICRO */
 GC_API unsigned GC_get_version(void);
 
-/* --- finalization -------------------------------------------------------------
+/* --- finalization
+ * -------------------------------------------------------------
  *
  * GC_register_finalizer(obj, fn, cd, &ofn, &ocd) arranges for fn(obj, cd) to
  * be called once obj is unreachable, replacing any finalizer obj had (whose
@@ -223,16 +226,14 @@ typedef void(GC_CALLBACK *GC_finalization_proc)(void *obj, void *client_data);
 GC_API void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
                                   GC_finalization_proc *ofn, void **ocd);
 GC_API void GC_register_finalizer_ignore_self(void *obj,
-                                              GC_finalization_proc fn,
-                                              void *cd,
+                                              GC_finalization_proc fn, void *cd,
                                               GC_finalization_proc *ofn,
                                               void **ocd);
 GC_API void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn,
                                            void *cd, GC_finalization_proc *ofn,
                                            void **ocd);
 GC_API void GC_register_finalizer_unreachable(void *obj,
-                                              GC_finalization_proc fn,
-                                              void *cd,
+                                              GC_finalization_proc fn, void *cd,
                                               GC_finalization_proc *ofn,
                                               void **ocd);
 
@@ -291,7 +292,8 @@ typedef GC_word GC_hidden_pointer;
 #define REVEAL_POINTER(p) GC_REVEAL_POINTER(p)
 #endif
 
-/* --- threads ------------------------------------------------------------------ */
+/* --- threads
+ * ------------------------------------------------------------------ */
 
 struct GC_stack_base {
   void *mem_base; /* the cold end of the stack (its highest address) */
@@ -332,7 +334,7 @@ GC_API void GC_pthread_exit(void *) __attribute__((noreturn));
 GC_API int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset);
 GC_API void *GC_dlopen(const char *path, int mode);
 
-#if defined(GC_THREADS) && !defined(GC_NO_THREAD_REDIRECTS) &&                \
+#if defined(GC_THREADS) && !defined(GC_NO_THREAD_REDIRECTS) &&                 \
     !defined(GC_BUILD)
 #include <dlfcn.h>
 #undef pthread_create

@@ -35,16 +35,17 @@ GC_API GC_descr GC_make_descriptor(const GC_word *bitmap, size_t len);
 
 /* Zeroed objects scanned through d.  An object larger than the bitmap
  * describes is scanned only where the bitmap says. */
-GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *
-GC_malloc_explicitly_typed(size_t size_in_bytes, GC_descr d);
-GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *
-GC_malloc_explicitly_typed_ignore_off_page(size_t size_in_bytes, GC_descr d);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_malloc_explicitly_typed(
+    size_t size_in_bytes, GC_descr d);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(
+    1) void *GC_malloc_explicitly_typed_ignore_off_page(size_t size_in_bytes,
+                                                        GC_descr d);
 /* An array of nelements elements, each scanned through d. */
-GC_API GC_ATTR_MALLOC void *GC_calloc_explicitly_typed(size_t nelements,
-                                                       size_t element_size,
-                                                       GC_descr d);
+GC_API GC_ATTR_MALLOC void *
+GC_calloc_explicitly_typed(size_t nelements, size_t element_size, GC_descr d);
 
-#define GC_MALLOC_EXPLICITLY_TYPED(bytes, d) GC_malloc_explicitly_typed(bytes, d)
+#define GC_MALLOC_EXPLICITLY_TYPED(bytes, d)                                   \
+  GC_malloc_explicitly_typed(bytes, d)
 #define GC_CALLOC_EXPLICITLY_TYPED(n, bytes, d)                                \
   GC_calloc_explicitly_typed(n, bytes, d)
 
