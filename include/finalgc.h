@@ -222,11 +222,12 @@ GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg);
  * once (a finalizer cannot wait for itself). */
 GC_API void gc_wait_finalizers(void);
 
-/* on != 0: no finalizer or cleanup thread runs anything; the program runs
- * finalizers and cleanups with gc_run_finalizers on a thread of its
- * choosing (interpreters that are not thread-safe; bdwgc's
- * finalize-on-demand).  on == 0 (the default): the finalizer and cleanup
- * threads run them. */
+/* on != 0: the program runs finalizers and cleanups with
+ * gc_run_finalizers on a thread of its choosing (interpreters that are not
+ * thread-safe; bdwgc's finalize-on-demand).  Once the call returns, the
+ * finalizer thread runs no finalizer (the call waits for one that is
+ * running); the cleanup threads stop after the batch they are running.
+ * on == 0 (the default): the finalizer and cleanup threads run them. */
 GC_API void gc_set_finalize_on_demand(int on);
 
 /* fn is called, on the thread that ran the collection and with no lock

@@ -126,9 +126,12 @@ void *GC_malloc(size_t size) {
   return likely(p != NULL) ? p : out_of_memory(size);
 }
 
+/* At least 16 bytes, as bdwgc's smallest granule: a smaller pointer-free
+ * request would share one of finalgc's tiny blocks, where GC_size and
+ * GC_base describe the block, not the object, and addresses may be odd. */
 void *GC_malloc_atomic(size_t size) {
   compat_init();
-  void *p = gc_alloc_noscan(size ? size : 1);
+  void *p = gc_alloc_noscan(size < 16 ? 16 : size);
   return likely(p != NULL) ? p : out_of_memory(size);
 }
 
@@ -205,20 +208,22 @@ void *GC_realloc(void *p, size_t size) {
     GC_free(p);
     return NULL;
   }
-  bool uncollectable = is_uncollectable(p);
-  size_t old = uncollectable ? gc_size(p) : 0;
-  void *q = gc_realloc(p, size);
+  if (is_uncollectable(p)) {
+    size_t old = gc_size(p);
+    if (size <= old)
+      return p;
+    void *q = GC_malloc_uncollectable(size);
+    if (q) {
+      memcpy(q, p, old);
+      GC_free(p);
+    }
+    return q;
+  }
+  void *q = gc_realloc(p, size < 16 ? 16 : size);
   if (!q) {
     if (errno == EINVAL)
       warn("GC_realloc: %p is not the start of a heap object\n", p);
     return errno == EINVAL ? NULL : out_of_memory(size);
-  }
-  if (uncollectable && q != p) {
-    __atomic_sub_fetch(&uncollectable_bytes, old, __ATOMIC_RELAXED);
-    if (!make_uncollectable(q)) {
-      gc_free(q);
-      return out_of_memory(size);
-    }
   }
   return q;
 }
@@ -337,29 +342,24 @@ void GC_gcollect_and_unmap(void) {
     gc_wait_finalizers();
 }
 
+/* As in bdwgc, GC_dont_gc is the counter GC_disable and GC_enable move. */
 void GC_disable(void) {
   compat_init();
   fgc_world_lock();
-  fgc_heap->disabled++;
+  GC_dont_gc++;
   fgc_world_unlock();
 }
 
 void GC_enable(void) {
   compat_init();
   fgc_world_lock();
-  if (fgc_heap->disabled > 0)
-    fgc_heap->disabled--;
-  else
-    warn("GC_enable called without GC_disable\n", NULL);
+  GC_dont_gc--;
   fgc_world_unlock();
 }
 
 int GC_is_disabled(void) {
   compat_init();
-  fgc_world_lock();
-  int off = fgc_heap->disabled > 0 || GC_dont_gc;
-  fgc_world_unlock();
-  return off;
+  return __atomic_load_n(&GC_dont_gc, __ATOMIC_RELAXED) != 0;
 }
 
 static void set_free_space_divisor(GC_word d) {
@@ -378,8 +378,8 @@ GC_word GC_get_free_space_divisor(void) {
   return __atomic_load_n(&free_space_divisor, __ATOMIC_RELAXED);
 }
 
-/* Commits n more bytes of heap (as free pages) and raises the heap size
- * below which no automatic collection starts, as bdwgc's larger heap
+/* Commits n more bytes of heap (as free, still zero pages) and raises the heap
+ * size below which no automatic collection starts, as bdwgc's larger heap
  * would. */
 static bool expand_heap(size_t n) {
   struct heap *h = fgc_heap;
@@ -387,11 +387,9 @@ static bool expand_heap(size_t n) {
   if (npages == 0)
     return true;
   fgc_lock(&h->lock);
-  struct span *s = fgc_pageheap_alloc(npages);
-  if (s)
-    fgc_pageheap_free(s);
+  bool grown = fgc_pageheap_expand(npages);
   fgc_unlock(&h->lock);
-  if (!s)
+  if (!grown)
     return false;
   fgc_world_lock();
   h->heap_min += npages * PAGE_SIZE;

@@ -130,10 +130,11 @@ static void finish_batch(struct runner *r, uint64_t n) {
 }
 
 /* Runs batches on runner slot r until the queue is empty. */
-static int run_queue(struct runner *r) {
+static int run_queue(struct runner *r, bool on_thread) {
   int total = 0;
   uint64_t n;
-  while ((n = take_batch(r)) != 0) {
+  /* A cleanup thread stops between batches once cleanups are on demand. */
+  while (!(on_thread && fgc_on_demand()) && (n = take_batch(r)) != 0) {
     for (struct special_cleanup *c = r->running; c;) {
       gc_cleanup_fn fn = c->fn;
       void *arg = c->arg;
@@ -165,7 +166,7 @@ static void *cleanup_thread(void *arg) {
   for (;;) {
     uint32_t seen = __atomic_load_n(&work_seq, __ATOMIC_ACQUIRE);
     if (!fgc_on_demand())
-      run_queue(r);
+      run_queue(r, true);
     gc_do_blocking(wait_for_work, &seen);
   }
   return NULL;
@@ -218,7 +219,7 @@ int fgc_run_cleanups(void) {
   if (in_cleanup)
     return 0;
   gc_do_blocking(lock_on_demand, NULL);
-  int n = run_queue(&runners[ON_DEMAND_SLOT]);
+  int n = run_queue(&runners[ON_DEMAND_SLOT], false);
   pthread_mutex_unlock(&on_demand_lock);
   return n;
 }

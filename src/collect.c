@@ -43,11 +43,10 @@ static size_t goal_for(size_t marked, int gogc) {
   return goal > floor ? goal : floor;
 }
 
-/* Whether collections are turned off (GC_disable, GC_dont_gc); world_lock
- * held. */
+/* Whether collections are turned off (GC_disable, GC_dont_gc). */
 static bool collections_off(void) {
   const struct heap *h = fgc_heap;
-  return h->disabled > 0 || (h->dont_gc && *h->dont_gc);
+  return h->dont_gc && __atomic_load_n(h->dont_gc, __ATOMIC_RELAXED);
 }
 
 static void init(void) {
@@ -176,7 +175,8 @@ static void collect(bool sweep_now, size_t retain_override, bool if_needed) {
 bool fgc_collect_needed(void) {
   struct heap *h = fgc_heap;
   return __atomic_load_n(&h->heap_live, __ATOMIC_RELAXED) >=
-         __atomic_load_n(&h->heap_goal, __ATOMIC_RELAXED);
+             __atomic_load_n(&h->heap_goal, __ATOMIC_RELAXED) &&
+         !collections_off();
 }
 
 /* Collects if the pacer says so.  Several threads may find the goal

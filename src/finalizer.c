@@ -123,10 +123,14 @@ static void count_run(uint64_t n) {
 
 /* Runs every pending finalizer on the calling thread, in queue order.
  * Returns how many ran. */
-static int run_pending(void) {
+static int run_pending(bool on_thread) {
   gc_do_blocking(lock_run, NULL);
   int ran = 0;
   for (;;) {
+    /* The finalizer thread stops between batches once finalization is on
+     * demand (gc_set_finalize_on_demand waits for that). */
+    if (on_thread && __atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
+      break;
     fgc_lock(&fin_lock);
     struct special_finalizer *f = finq_head;
     finq_head = finq_tail = NULL;
@@ -175,7 +179,7 @@ static void *finalizer_thread(void *arg) {
   for (;;) {
     uint32_t seen = __atomic_load_n(&work_seq, __ATOMIC_ACQUIRE);
     if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
-      run_pending();
+      run_pending(true);
     gc_do_blocking(wait_for_work, &seen);
   }
   return NULL;
@@ -223,7 +227,7 @@ int gc_run_finalizers(void) {
   fgc_ensure_init();
   if (in_finalizer)
     return 0;
-  int n = run_pending();
+  int n = run_pending(false);
   return n + fgc_run_cleanups();
 }
 
@@ -252,7 +256,7 @@ void gc_wait_finalizers(void) {
     if (run >= target)
       break;
     if (__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE)) {
-      run_pending();
+      run_pending(false);
     } else {
       create_fing();
       gc_do_blocking(wait_for_done, &seen);
@@ -264,6 +268,11 @@ void gc_wait_finalizers(void) {
 void gc_set_finalize_on_demand(int on) {
   fgc_ensure_init();
   __atomic_store_n(&on_demand, on != 0, __ATOMIC_RELEASE);
+  if (on && !in_finalizer) {
+    /* Wait for the batch the finalizer thread may be running. */
+    gc_do_blocking(lock_run, NULL);
+    pthread_mutex_unlock(&run_lock);
+  }
   if (!on) {
     create_fing();
     __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);

@@ -457,7 +457,6 @@ struct heap {
 
   /* Controls for the bdwgc layer (boehm.c); read under world_lock. */
   size_t heap_min;    /* no automatic collection below this heap_live */
-  int disabled;       /* collections off while > 0 (GC_disable) */
   const int *dont_gc; /* collections off while *dont_gc (GC_dont_gc) */
   void (*start_callback)(void); /* called as each collection starts */
 };
@@ -530,6 +529,7 @@ FGC_INTERNAL void fgc_add_metadata(ptrdiff_t bytes);
 
 /* "pageheap.c": the arena, page map, span records and free page runs. */
 FGC_INTERNAL int fgc_pageheap_init(void);
+FGC_INTERNAL bool fgc_pageheap_expand(size_t npages);        /* heap.lock */
 FGC_INTERNAL struct span *fgc_pageheap_alloc(size_t npages); /* heap.lock */
 FGC_INTERNAL void fgc_pageheap_free(struct span *s);         /* heap.lock */
 FGC_INTERNAL void fgc_pageheap_scavenge(size_t retain);      /* heap.lock */
@@ -631,7 +631,9 @@ FGC_INTERNAL int fgc_misuse(int err, const char *call);
 FGC_INTERNAL int fgc_link_register(void **link, void *obj, bool is_long);
 FGC_INTERNAL bool fgc_link_unregister(void **link, bool is_long);
 FGC_INTERNAL int fgc_link_move(void **link, void **new_link, bool is_long);
-FGC_INTERNAL void fgc_link_forget(struct special_link *l);
+FGC_INTERNAL void fgc_links_lock(void);
+FGC_INTERNAL void fgc_links_unlock(void);
+FGC_INTERNAL void fgc_link_forget_locked(struct special_link *l);
 FGC_INTERNAL void fgc_links_process(void);          /* world stopped */
 FGC_INTERNAL bool fgc_short_links_registered(void); /* world stopped */
 FGC_INTERNAL void fgc_links_clear_short(void);      /* world stopped */

@@ -353,6 +353,25 @@ struct span *fgc_pageheap_alloc(size_t npages) {
   return s;
 }
 
+/* Commits at least npages more pages as free, zero pages (GC_expand_hp):
+ * unlike a span taken and given back, they need no clearing when used. */
+bool fgc_pageheap_expand(size_t npages) {
+  struct heap *h = fgc_heap;
+  struct span *s = grow(npages);
+  if (!s)
+    return false;
+  if (s->base > h->arena_lo) {
+    struct span *below = h->page_map[page_index(s->base) - 1];
+    if (below->state == SPAN_FREE) {
+      free_list_remove(below);
+      merge(below, s);
+      s = below;
+    }
+  }
+  insert_free(s);
+  return true;
+}
+
 /* Returns an IN_USE span's pages to the page heap, coalescing it with FREE
  * neighbours. */
 void fgc_pageheap_free(struct span *s) {

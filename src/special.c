@@ -250,9 +250,12 @@ static void clear_handle(struct special_weak *w) {
   __atomic_store_n(&w->handle->ptr, 0, __ATOMIC_RELEASE);
 }
 
-static void clear_link(struct special_link *l) {
-  *l->link = NULL;
-  fgc_link_forget(l);
+/* Whether the run of specials from sp up to offset hi has a link. */
+static bool has_links(const struct special *sp, uintptr_t hi) {
+  for (; sp && sp->offset < hi; sp = sp->next)
+    if (sp->kind == SPECIAL_LINK || sp->kind == SPECIAL_LONG_LINK)
+      return true;
+  return false;
 }
 
 /* Drops every special of the object at base (for gc_free), without running
@@ -262,26 +265,43 @@ void fgc_specials_drop_object(struct span *s, uintptr_t base) {
   if (!(__atomic_load_n(&fgc_heap->page_specials[p / 64], __ATOMIC_RELAXED) &
         ((uint64_t)1 << (p % 64))))
     return;
+  /* Links are unregistered under links_lock, which comes before the span's
+   * lock: if the object has links, start again holding it, so that no
+   * other thread takes one of these records meanwhile. */
   uintptr_t lo = base - s->base, hi = lo + s->elemsize;
   struct special *dropped = NULL;
   fgc_spinlock *l = lock_of(s);
-  fgc_spin_lock(l);
-  struct special **pp = splice_point(s, lo, 0);
-  while (*pp && (*pp)->offset < hi) {
-    struct special *sp = unlink_at(s, pp);
-    sp->next = dropped;
-    dropped = sp;
+  bool links = false;
+  for (;;) {
+    if (links)
+      fgc_links_lock();
+    fgc_spin_lock(l);
+    struct special **pp = splice_point(s, lo, 0);
+    if (!links && has_links(*pp, hi)) {
+      fgc_spin_unlock(l);
+      links = true;
+      continue;
+    }
+    while (*pp && (*pp)->offset < hi) {
+      struct special *sp = unlink_at(s, pp);
+      sp->next = dropped;
+      dropped = sp;
+    }
+    if (!s->specials)
+      set_has_specials(s, false);
+    fgc_spin_unlock(l);
+    break;
   }
-  if (!s->specials)
-    set_has_specials(s, false);
-  fgc_spin_unlock(l);
+  for (struct special *sp = dropped; sp; sp = sp->next) {
+    if (sp->kind == SPECIAL_WEAK)
+      clear_handle((struct special_weak *)sp);
+    else if (sp->kind == SPECIAL_LINK || sp->kind == SPECIAL_LONG_LINK)
+      fgc_link_forget_locked((struct special_link *)sp);
+  }
+  if (links)
+    fgc_links_unlock();
   while (dropped) {
     struct special *next = dropped->next;
-    if (dropped->kind == SPECIAL_WEAK)
-      clear_handle((struct special_weak *)dropped);
-    else if (dropped->kind == SPECIAL_LINK ||
-             dropped->kind == SPECIAL_LONG_LINK)
-      clear_link((struct special_link *)dropped);
     fgc_special_free(dropped);
     dropped = next;
   }
@@ -328,7 +348,9 @@ static void mark_contents_but_self(const struct span *s, uintptr_t base) {
  * not the object itself. */
 static void mark_for_finalizer(struct span *s, struct special *sp,
                                uintptr_t base) {
-  if (sp->mode == FIN_ORDERED)
+  /* bdwgc marks an "unreachable" object's contents as an ordered one's:
+   * what it reaches waits for it. */
+  if (sp->mode == FIN_ORDERED || sp->mode == FIN_UNREACHABLE)
     fgc_mark_object_contents(s, base);
   else if (sp->mode == FIN_IGNORE_SELF)
     mark_contents_but_self(s, base);
@@ -497,20 +519,17 @@ static void process_span(struct span *s, void *arg) {
     set_has_specials(s, false);
 }
 
-/* Marks the contents of the objects just queued with no-order finalizers
- * (so that what they reach survives for them) and of the deferred objects;
- * bdwgc does the same when GC_java_finalization is on, its default. */
-static void mark_for_unordered(struct process_state *st) {
+/* Marks the contents of the objects just queued with no-order finalizers,
+ * so that what they reach survives for them: bdwgc does the same when
+ * GC_java_finalization is on, its default.  (The contents of the deferred
+ * objects were marked with the roots, as ordered ones are.) */
+static void mark_for_unordered(void) {
   for (struct special_finalizer *f = fgc_finq_queued_this_cycle(); f;
        f = (struct special_finalizer *)f->s.next)
     if (f->s.mode == FIN_NO_ORDER) {
       struct span *s = span_of((uintptr_t)f->obj);
       fgc_mark_object_contents(s, object_base(s, (uintptr_t)f->obj - s->base));
     }
-  for (size_t i = 0; i < st->ndeferred; i++) {
-    struct deferred *d = &st->deferred[i];
-    fgc_mark_object_contents(d->s, d->s->base + d->index * d->s->elemsize);
-  }
 }
 
 /* After marking, with the world stopped: queues the finalizers and cleanups
@@ -522,8 +541,8 @@ size_t fgc_specials_process(void) {
   fgc_finq_begin_cycle();
   fgc_specials_for_each_span(process_span, &st);
   size_t marked = st.resurrected;
-  if (st.rescan || st.ndeferred) {
-    mark_for_unordered(&st);
+  if (st.rescan) {
+    mark_for_unordered();
     marked += fgc_mark_finish();
   }
   /* A deferred object that the marking above reached is reachable from

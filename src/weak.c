@@ -166,6 +166,8 @@ struct link_table {
   size_t cap, len, used;       /* used counts tombstones too */
 };
 
+static void len_add(struct link_table *t, ptrdiff_t d) { t->len += (size_t)d; }
+
 #define TOMBSTONE ((struct special_link *)1)
 
 static fgc_mutex links_lock = FGC_MUTEX_INIT;
@@ -208,7 +210,7 @@ static bool link_grow(struct link_table *t) {
     struct special_link *l = old.slots[i];
     if (l && l != TOMBSTONE) {
       *link_find(t, l->link) = l;
-      t->len++;
+      len_add(t, 1);
       t->used++;
     }
   }
@@ -226,14 +228,22 @@ static void link_remove_locked(struct special_link *l) {
   struct special_link **slot = link_find(t, l->link);
   if (*slot == l) {
     *slot = TOMBSTONE;
-    t->len--;
+    len_add(t, -1);
   }
 }
 
-void fgc_link_forget(struct special_link *l) {
-  fgc_lock(&links_lock);
+/* gc_free's side (fgc_specials_drop_object): it holds links_lock from
+ * before it detaches the object's specials until it has cleared and
+ * forgotten its links, so no unregistration or move can take a record it
+ * is freeing.  links_lock comes after the heap lock (gc_free of a large
+ * object holds it) and before the span special locks. */
+void fgc_links_lock(void) { fgc_lock(&links_lock); }
+void fgc_links_unlock(void) { fgc_unlock(&links_lock); }
+
+/* Clears a dropped link and takes it out of its table; links_lock held. */
+void fgc_link_forget_locked(struct special_link *l) {
+  *l->link = NULL;
   link_remove_locked(l);
-  fgc_unlock(&links_lock);
 }
 
 /* Detaches a registration from its object; links_lock held. */
@@ -246,7 +256,7 @@ static struct special_link *link_take(void **link, bool is_long) {
   if (!l || l == TOMBSTONE)
     return NULL;
   *slot = TOMBSTONE;
-  t->len--;
+  len_add(t, -1);
   fgc_special_unlink(span_of(~l->hidden_obj), &l->s);
   return l;
 }
@@ -279,7 +289,7 @@ int fgc_link_register(void **link, void *obj, bool is_long) {
     if (!*slot)
       t->used++;
     *slot = l;
-    t->len++;
+    len_add(t, 1);
     /* Several links may share an object, and so an offset and kind. */
     fgc_special_add(s, &l->s, true);
     if (old)
@@ -352,7 +362,7 @@ static bool in_dead_object(void **p) {
 static void drop_slot(struct link_table *t, size_t i, struct span *s,
                       struct special_link *l) {
   t->slots[i] = TOMBSTONE;
-  t->len--;
+  len_add(t, -1);
   fgc_special_unlink(s, &l->s);
   fgc_special_free(&l->s);
 }
@@ -364,7 +374,7 @@ void fgc_links_process(void) {
   fgc_lock(&links_lock);
   for (int is_long = 0; is_long < 2; is_long++) {
     struct link_table *t = &tables[is_long];
-    for (size_t i = 0; i < t->cap; i++) {
+    for (size_t i = 0; i < t->cap && t->len > 0; i++) {
       struct special_link *l = t->slots[i];
       if (!l || l == TOMBSTONE)
         continue;
@@ -390,7 +400,7 @@ bool fgc_short_links_registered(void) { return tables[0].len > 0; }
 void fgc_links_clear_short(void) {
   struct link_table *t = &tables[0];
   fgc_lock(&links_lock);
-  for (size_t i = 0; i < t->cap; i++) {
+  for (size_t i = 0; i < t->cap && t->len > 0; i++) {
     struct special_link *l = t->slots[i];
     if (!l || l == TOMBSTONE)
       continue;

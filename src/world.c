@@ -332,9 +332,9 @@ int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
  * demand. */
 static void fork_prepare(void) {
   fgc_world_lock();
+  fgc_central_lock_all();
   fgc_weak_lock_all();
   fgc_typed_lock_all();
-  fgc_central_lock_all();
   fgc_special_lock_all();
   fgc_finalizer_fork_prepare();
   fgc_cleanup_fork_prepare();
@@ -346,9 +346,9 @@ static void unlock_all(void) {
   fgc_fixalloc_unlock_all();
   fgc_roots_unlock_all();
   fgc_special_unlock_all();
-  fgc_central_unlock_all();
   fgc_typed_unlock_all();
   fgc_weak_unlock_all();
+  fgc_central_unlock_all();
 }
 
 static void fork_parent(void) {
