@@ -42,6 +42,7 @@
  * span with no marked slot becomes empty, and goes back to the page heap
  * whole unless its class keeps it.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "internal.h"
@@ -145,13 +146,32 @@ static void put_swept(struct central *c, struct span *s) {
   fgc_spin_unlock(&c->lock);
 }
 
+/* Sweeps in progress, so that fork can wait for them: a child must not
+ * inherit a span half swept by a thread it does not have.  While a fork
+ * is pending no span is claimed (allocation takes fresh spans instead). */
+static uint32_t sweepers;
+static bool fork_pending;
+
+/* Claims s, taken off unswept; its central lock held. */
+static void claim(struct span *s) {
+  __atomic_store_n(&s->sweepgen, fgc_heap->sweepgen - 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&sweepers, 1, __ATOMIC_ACQ_REL);
+}
+
+static void claim_done(void) {
+  __atomic_sub_fetch(&sweepers, 1, __ATOMIC_RELEASE);
+}
+
 /* Takes an unswept span of c and claims it for sweeping, or NULL.  The
  * caller is in a critical section, and sweeps the span before leaving it. */
 static struct span *claim_unswept(struct central *c) {
   fgc_spin_lock(&c->lock);
-  struct span *s = fgc_list_pop(&c->unswept);
-  if (s)
-    __atomic_store_n(&s->sweepgen, fgc_heap->sweepgen - 1, __ATOMIC_RELAXED);
+  struct span *s = NULL;
+  if (!__atomic_load_n(&fork_pending, __ATOMIC_ACQUIRE)) {
+    s = fgc_list_pop(&c->unswept);
+    if (s)
+      claim(s);
+  }
   fgc_spin_unlock(&c->lock);
   return s;
 }
@@ -177,6 +197,7 @@ struct span *fgc_central_cache_span(int spc, struct span *old) {
       put_swept(c, s);
       s = NULL;
     }
+    claim_done();
   }
   if (!s) {
     size_t npages = class_to_npages[spc == SPC_TINY ? 2 : spc_size_class(spc)];
@@ -212,15 +233,17 @@ void fgc_central_ensure_swept(struct span *s) {
       fgc_spin_lock(&c->lock);
       bool mine =
           __atomic_load_n(&s->sweepgen, __ATOMIC_RELAXED) == h->sweepgen - 2 &&
-          span_state(s) == SPAN_IN_USE;
+          span_state(s) == SPAN_IN_USE &&
+          !__atomic_load_n(&fork_pending, __ATOMIC_ACQUIRE);
       if (mine) {
         fgc_list_remove(&c->unswept, s);
-        __atomic_store_n(&s->sweepgen, h->sweepgen - 1, __ATOMIC_RELAXED);
+        claim(s);
       }
       fgc_spin_unlock(&c->lock);
       if (mine) {
         if (sweep_span(s))
           put_swept(c, s);
+        claim_done();
         return;
       }
     } else if (spins % 64 == 63) {
@@ -242,8 +265,11 @@ void fgc_sweep_all(void) {
     for (;;) {
       fgc_critical_enter();
       struct span *s = claim_unswept(c);
-      if (s && sweep_span(s))
-        put_swept(c, s);
+      if (s) {
+        if (sweep_span(s))
+          put_swept(c, s);
+        claim_done();
+      }
       fgc_critical_leave();
       if (!s)
         break;
@@ -285,9 +311,13 @@ void fgc_sweep_large(void) {
   fgc_unlock(&h->lock);
 }
 
-/* For fork: every central lock, then the heap lock (the lock order). */
+/* For fork: no new sweep, the sweeps under way finished, then every
+ * central lock and the heap lock (the lock order). */
 void fgc_central_lock_all(void) {
   struct heap *h = fgc_heap;
+  __atomic_store_n(&fork_pending, true, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&sweepers, __ATOMIC_SEQ_CST) != 0)
+    sched_yield();
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++)
     fgc_spin_lock(&h->central[spc].lock);
   fgc_lock(&h->lock);
@@ -298,4 +328,5 @@ void fgc_central_unlock_all(void) {
   fgc_unlock(&h->lock);
   for (int spc = NUM_SPAN_CLASSES - 1; spc >= 1; spc--)
     fgc_spin_unlock(&h->central[spc].lock);
+  __atomic_store_n(&fork_pending, false, __ATOMIC_RELEASE);
 }

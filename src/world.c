@@ -326,7 +326,8 @@ int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
 /* fork() copies only the calling thread, so every lock another thread
  * might hold is taken first, in lock order: the child then inherits
  * consistent state and unlocks it all.  world_lock first means no
- * collection is under way.  In the child, the other threads are gone: their
+ * collection is under way; sweeping, which runs under no lock, is drained
+ * by fgc_central_lock_all.  In the child, the other threads are gone: their
  * records and caches are dropped (a cache's spans go back to the central
  * lists), and the finalizer and marker threads are started again on
  * demand. */
