@@ -89,10 +89,10 @@ static void compat_init_once(void) {
   struct heap *h = fgc_heap;
   size_t n;
   fgc_world_lock();
-  h->dont_gc = &GC_dont_gc;
+  __atomic_store_n(&h->dont_gc, &GC_dont_gc, __ATOMIC_RELEASE);
   fgc_world_unlock();
   if (getenv("GC_DONT_GC"))
-    GC_dont_gc = 1;
+    __atomic_store_n(&GC_dont_gc, 1, __ATOMIC_RELAXED);
   if (getenv("GC_PRINT_STATS"))
     fgc_opt.gctrace = 1;
   if (env_size("GC_MARKERS", &n) && n > 0)
@@ -346,14 +346,14 @@ void GC_gcollect_and_unmap(void) {
 void GC_disable(void) {
   compat_init();
   fgc_world_lock();
-  GC_dont_gc++;
+  __atomic_add_fetch(&GC_dont_gc, 1, __ATOMIC_RELAXED);
   fgc_world_unlock();
 }
 
 void GC_enable(void) {
   compat_init();
   fgc_world_lock();
-  GC_dont_gc--;
+  __atomic_sub_fetch(&GC_dont_gc, 1, __ATOMIC_RELAXED);
   fgc_world_unlock();
 }
 

@@ -46,7 +46,8 @@ static size_t goal_for(size_t marked, int gogc) {
 /* Whether collections are turned off (GC_disable, GC_dont_gc). */
 static bool collections_off(void) {
   const struct heap *h = fgc_heap;
-  return h->dont_gc && __atomic_load_n(h->dont_gc, __ATOMIC_RELAXED);
+  const int *dont_gc = __atomic_load_n(&h->dont_gc, __ATOMIC_ACQUIRE);
+  return dont_gc && __atomic_load_n(dont_gc, __ATOMIC_RELAXED);
 }
 
 static void init(void) {
