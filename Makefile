@@ -83,6 +83,12 @@ $(B)/tests/%: tests/%.c tests/testhelper.h $(LIB_A)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(LIB_A) $(LDFLAGS_ALL)
 
+# test_mixed uses the native API and the bdwgc layer together.
+$(B)/tests/test_mixed: tests/test_mixed.c tests/testhelper.h $(BDWGC_A) $(COMPAT_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Isrc -Icompat/include -o $@ $< $(BDWGC_A) $(LDFLAGS_ALL)
+
 $(B)/examples/%: examples/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"

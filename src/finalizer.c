@@ -320,6 +320,14 @@ bool fgc_on_demand(void) {
   return __atomic_load_n(&on_demand, __ATOMIC_ACQUIRE);
 }
 
+/* Whether a no-order finalizer was ever set (special.c holds cleanups
+ * back while they may exist). */
+static bool no_order_set;
+
+bool fgc_no_order_finalizers_set(void) {
+  return __atomic_load_n(&no_order_set, __ATOMIC_RELAXED);
+}
+
 /* Misuse is reported (gc_last_error, fatalerrors) in the name of call;
  * with call == NULL it is only returned (bdwgc's layer, which warns its own
  * way). */
@@ -375,6 +383,9 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
   } else {
     if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
       create_fing();
+    if ((mode & ~FIN_REPLACE) == FIN_NO_ORDER &&
+        !__atomic_load_n(&no_order_set, __ATOMIC_RELAXED))
+      __atomic_store_n(&no_order_set, true, __ATOMIC_RELAXED);
     struct special_finalizer *f =
         (struct special_finalizer *)fgc_special_alloc();
     if (!f)

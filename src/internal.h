@@ -619,6 +619,7 @@ FGC_INTERNAL int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg,
                                    int mode, gc_finalizer_fn *ofn, void **oarg,
                                    const char *call);
 FGC_INTERNAL uint64_t fgc_finalizers_pending(void);
+FGC_INTERNAL bool fgc_no_order_finalizers_set(void);
 FGC_INTERNAL void fgc_finq_mark(void); /* world stopped */
 FGC_INTERNAL bool fgc_finalizers_after_gc(uint64_t queued_before);
 FGC_INTERNAL void fgc_notify_pending(void);

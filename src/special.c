@@ -433,10 +433,11 @@ struct deferred {
 };
 
 struct process_state {
-  size_t resurrected; /* bytes */
-  struct deferred *deferred;
+  size_t resurrected;        /* bytes */
+  struct deferred *deferred; /* f == NULL: an object whose cleanups wait */
   size_t ndeferred, cap;
-  bool rescan; /* some no-order finalizer was queued */
+  bool rescan;        /* some no-order finalizer was queued */
+  bool hold_cleanups; /* no-order finalizers exist: see process_object */
 };
 
 static void defer(struct process_state *st, struct span *s, uint32_t index,
@@ -465,13 +466,16 @@ static void defer(struct process_state *st, struct span *s, uint32_t index,
  *     again without a finalizer.  A finalizer of the "unreachable" kind is
  *     deferred (see fgc_specials_process);
  *   - without: its cleanups are queued, and the sweep frees it.  Its long
- *     links are cleared by fgc_links_process. */
+ *     links are cleared by fgc_links_process.  But while bdwgc's no-order
+ *     finalizers exist, the object may yet be reached from one queued in
+ *     this pass (and so live on): its cleanups wait for that marking. */
 static void process_object(struct process_state *st, struct span *s,
                            struct special **pp, uintptr_t end, uint32_t index) {
   struct special_finalizer *fin = NULL;
   for (struct special *sp = *pp; sp && sp->offset < end; sp = sp->next)
     if (sp->kind == SPECIAL_FINALIZER)
       fin = (struct special_finalizer *)sp;
+  bool held = false;
   if (fin && fin->s.mode != FIN_UNREACHABLE) {
     s->marks[index] = 1;
     st->resurrected += s->elemsize;
@@ -492,10 +496,14 @@ static void process_object(struct process_state *st, struct span *s,
       fgc_special_free(unlink_at(s, pp));
       break;
     case SPECIAL_CLEANUP:
-      if (fin)
+      if (fin || st->hold_cleanups) {
+        if (!fin && !held)
+          defer(st, s, index, NULL);
+        held = !fin;
         pp = &sp->next;
-      else
+      } else {
         fgc_cleanupq_push((struct special_cleanup *)unlink_at(s, pp));
+      }
       break;
     default: /* links (see fgc_links_process), roots (never unmarked) */
       pp = &sp->next;
@@ -536,8 +544,23 @@ static void mark_for_unordered(void) {
  * of unreachable objects, resurrects the objects with finalizers, clears
  * weak handles and links.  Returns the bytes that marking from
  * resurrected objects adds to the live heap. */
+/* Queues the cleanups of the object at index of s (world stopped). */
+static void queue_cleanups(struct span *s, uint32_t index) {
+  uintptr_t lo = (uintptr_t)index * s->elemsize, hi = lo + s->elemsize;
+  struct special **pp = splice_point(s, lo, 0);
+  while (*pp && (*pp)->offset < hi) {
+    if ((*pp)->kind == SPECIAL_CLEANUP)
+      fgc_cleanupq_push((struct special_cleanup *)unlink_at(s, pp));
+    else
+      pp = &(*pp)->next;
+  }
+  if (!s->specials)
+    set_has_specials(s, false);
+}
+
 size_t fgc_specials_process(void) {
   struct process_state st = {0};
+  st.hold_cleanups = fgc_no_order_finalizers_set();
   fgc_finq_begin_cycle();
   fgc_specials_for_each_span(process_span, &st);
   size_t marked = st.resurrected;
@@ -547,10 +570,14 @@ size_t fgc_specials_process(void) {
   }
   /* A deferred object that the marking above reached is reachable from
    * another finalizable object: it goes back on its span (bdwgc puts it
-   * back in its table).  The others are finalized. */
+   * back in its table).  The others are finalized.  Held cleanups run if
+   * their object is still unreached. */
   for (size_t i = 0; i < st.ndeferred; i++) {
     struct deferred *d = &st.deferred[i];
-    if (d->s->marks[d->index]) {
+    if (!d->f) {
+      if (!d->s->marks[d->index])
+        queue_cleanups(d->s, d->index);
+    } else if (d->s->marks[d->index]) {
       fgc_special_add(d->s, &d->f->s, false);
     } else {
       d->s->marks[d->index] = 1;
