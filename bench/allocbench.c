@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #if defined(USE_FINALGC) + defined(USE_BOEHM) + defined(USE_MALLOC) != 1
@@ -48,7 +47,6 @@
 #define DROP(p) ((void)(p))
 #define GC_SETUP() GC_INIT()
 #else
-#include <dlfcn.h>
 #define ALLOC(n) malloc(n)
 #define DROP(p) free(p)
 #define GC_SETUP() ((void)0)
@@ -71,40 +69,7 @@ static uint64_t rng_next(void) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static uint64_t num_collections(void) {
-#if defined(USE_FINALGC)
-  gc_stats st;
-  gc_read_stats(&st);
-  return st.num_gc;
-#elif defined(USE_BOEHM)
-  return (uint64_t)GC_get_gc_no();
-#else
-  return 0;
-#endif
-}
-
-/* The allocator in use: for the malloc variants, the library that malloc
- * resolves to (glibc, or mimalloc when linked ahead of libc or preloaded). */
-static const char *allocator_name(void) {
-#ifdef USE_MALLOC
-  Dl_info info;
-  void *(*volatile m)(size_t) = malloc;
-  if (dladdr((void *)m, &info) && info.dli_fname != NULL) {
-    const char *s = strrchr(info.dli_fname, '/');
-    s = s ? s + 1 : info.dli_fname;
-    return strstr(s, "mimalloc") ? "mimalloc" : strstr(s, "libc") ? "glibc" : s;
-  }
-  return "unknown";
-#else
-  return VARIANT_NAME;
-#endif
-}
+#include "bench.h"
 
 int main(int argc, char **argv) {
   long n = 20000000L;
@@ -136,10 +101,8 @@ int main(int argc, char **argv) {
   double t1 = now_ns();
   uint64_t gcs = num_collections();
 
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   printf("ns_per_obj=%.2f gcs=%llu maxrss_kb=%ld allocator=%s\n",
-         (t1 - t0) / (double)n, (unsigned long long)gcs, ru.ru_maxrss,
+         (t1 - t0) / (double)n, (unsigned long long)gcs, max_rss_kb(),
          allocator_name());
   return 0;
 }

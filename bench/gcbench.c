@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #if defined(USE_FINALGC) + defined(USE_BOEHM) + defined(USE_MALLOC) != 1
@@ -58,7 +57,6 @@
 #define GC_SETUP() GC_INIT()
 #define DROP_TREE(t) ((void)(t))
 #else
-#include <dlfcn.h>
 #define ALLOC(n) malloc(n)
 #define ALLOC_ATOMIC(n) malloc(n)
 #define GC_SETUP() ((void)0)
@@ -182,34 +180,7 @@ static int parse_depth(const char *s, int dflt) {
   return (int)v;
 }
 
-static uint64_t num_collections(void) {
-#if defined(USE_FINALGC)
-  gc_stats st;
-  gc_read_stats(&st);
-  return st.num_gc;
-#elif defined(USE_BOEHM)
-  return (uint64_t)GC_get_gc_no();
-#else
-  return 0;
-#endif
-}
-
-/* The allocator in use: for the malloc variants, the library that malloc
- * resolves to (glibc, or mimalloc when linked ahead of libc or preloaded). */
-static const char *allocator_name(void) {
-#ifdef USE_MALLOC
-  Dl_info info;
-  void *(*volatile m)(size_t) = malloc;
-  if (dladdr((void *)m, &info) && info.dli_fname != NULL) {
-    const char *s = strrchr(info.dli_fname, '/');
-    s = s ? s + 1 : info.dli_fname;
-    return strstr(s, "mimalloc") ? "mimalloc" : strstr(s, "libc") ? "glibc" : s;
-  }
-  return "unknown";
-#else
-  return VARIANT_NAME;
-#endif
-}
+#include "bench.h"
 
 int main(int argc, char **argv) {
   int stretch_depth = parse_depth(argc > 1 ? argv[1] : NULL, 18);
@@ -262,10 +233,8 @@ int main(int argc, char **argv) {
     }
   }
 
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   printf("time_ms=%.1f gcs=%llu maxrss_kb=%ld allocator=%s\n", t1 - t0,
-         (unsigned long long)gcs, ru.ru_maxrss, allocator_name());
+         (unsigned long long)gcs, max_rss_kb(), allocator_name());
 
 #ifdef USE_MALLOC
   free_tree(long_lived);

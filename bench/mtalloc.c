@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #if defined(USE_FINALGC) + defined(USE_BOEHM) + defined(USE_MALLOC) != 1
@@ -63,7 +62,6 @@
 #define THREAD_CREATE(t, fn, arg) GC_pthread_create((t), NULL, (fn), (arg))
 #define THREAD_JOIN(t) GC_pthread_join((t), NULL)
 #else
-#include <dlfcn.h>
 #define GC_SETUP() ((void)0)
 #define ALLOC(n) malloc(n)
 #define DROP(p) free(p)
@@ -139,40 +137,7 @@ static void *work(void *arg) {
   return NULL;
 }
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static uint64_t num_collections(void) {
-#if defined(USE_FINALGC)
-  gc_stats st;
-  gc_read_stats(&st);
-  return st.num_gc;
-#elif defined(USE_BOEHM)
-  return (uint64_t)GC_get_gc_no();
-#else
-  return 0;
-#endif
-}
-
-/* The allocator in use: for the malloc variants, the library that malloc
- * resolves to (glibc, or mimalloc when linked ahead of libc or preloaded). */
-static const char *allocator_name(void) {
-#ifdef USE_MALLOC
-  Dl_info info;
-  void *(*volatile m)(size_t) = malloc;
-  if (dladdr((void *)m, &info) && info.dli_fname != NULL) {
-    const char *s = strrchr(info.dli_fname, '/');
-    s = s ? s + 1 : info.dli_fname;
-    return strstr(s, "mimalloc") ? "mimalloc" : strstr(s, "libc") ? "glibc" : s;
-  }
-  return "unknown";
-#else
-  return VARIANT_NAME;
-#endif
-}
+#include "bench.h"
 
 static long parse_long(const char *s, const char *what, long max) {
   char *end;
@@ -220,12 +185,10 @@ int main(int argc, char **argv) {
   }
 
   double total = (double)n * nthreads;
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   printf("threads=%d ns_per_alloc=%.3f mallocs_per_s_M=%.2f gcs=%llu "
          "maxrss_kb=%ld allocator=%s\n",
          nthreads, (t1 - t0) / total, total / (t1 - t0) * 1e3,
-         (unsigned long long)gcs, ru.ru_maxrss, allocator_name());
+         (unsigned long long)gcs, max_rss_kb(), allocator_name());
   if (damaged != 0) {
     fprintf(stderr, "mtalloc: %ld ring objects damaged\n", damaged);
     return 1;

@@ -40,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #if defined(USE_FINALGC) + defined(USE_BOEHM) != 1
@@ -71,11 +70,7 @@ _Static_assert(sizeof(node) == 24, "node should be 24 bytes");
 
 static node *root; /* in .bss: a root for both collectors */
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 /* Node number id (the root is 1, the children of k are 2k and 2k+1) of a
  * tree of the given depth (0: a leaf). */
@@ -141,16 +136,6 @@ static void GC_CALLBACK on_event(GC_EventType e) {
     stw_total_ns += now_ns() - stw_start_ns;
 }
 #endif
-
-static uint64_t num_collections(void) {
-#if defined(USE_FINALGC)
-  gc_stats st;
-  gc_read_stats(&st);
-  return st.num_gc;
-#else
-  return (uint64_t)GC_get_gc_no();
-#endif
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -260,14 +245,12 @@ int main(int argc, char **argv) {
 #endif
   double live_gib = (double)live / (1024.0 * 1024 * 1024);
 
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   printf("markers=%d cmp_ms=%.2f collect_ms=%.2f pause_ms=%.2f "
          "ms_per_gib=%.1f heap_mib=%.1f nodes=%ld build_ms=%.0f gcs=%llu "
          "maxrss_kb=%ld allocator=%s\n",
          actual_markers, cmp_ms, collect_ms, pause_ms,
          live_gib > 0 ? cmp_ms / live_gib : 0.0, (double)live / (1024 * 1024),
-         count, build_ns / 1e6, (unsigned long long)gcs, ru.ru_maxrss,
+         count, build_ns / 1e6, (unsigned long long)gcs, max_rss_kb(),
          VARIANT_NAME);
   if (count != want) {
     fprintf(stderr, "pause: tree damaged (%ld nodes, want %ld)\n", count, want);

@@ -82,7 +82,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #if defined(USE_FINALGC) + defined(USE_BOEHM) != 1
@@ -124,27 +123,7 @@ _Static_assert(sizeof(obj) == 24, "obj should be 24 bytes");
 #define BATCHES 5
 #define MAX_ROUNDS 20
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static uint64_t num_collections(void) {
-#if defined(USE_FINALGC)
-  gc_stats st;
-  gc_read_stats(&st);
-  return st.num_gc;
-#else
-  return (uint64_t)GC_get_gc_no();
-#endif
-}
-
-static long max_rss_kb(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
-}
+#include "bench.h"
 
 static void *alloc_or_die(size_t n) {
   void *p = ALLOC(n);

@@ -10,27 +10,6 @@
 #include "finalgc.h"
 #include "testhelper.h"
 
-#define COLLECT_UNTIL(cond, rounds)                                            \
-  ({                                                                           \
-    int ok_ = 0;                                                               \
-    for (int r_ = 0; r_ < (rounds) && !(ok_ = (cond)); r_++) {                 \
-      scrub_stack();                                                           \
-      gc_collect();                                                            \
-      gc_wait_cleanups();                                                      \
-      gc_wait_finalizers();                                                    \
-    }                                                                          \
-    ok_ || (cond);                                                             \
-  })
-
-static void collect_and_wait(int times) {
-  for (int i = 0; i < times; i++) {
-    scrub_stack();
-    gc_collect();
-    gc_wait_finalizers();
-    gc_wait_cleanups();
-  }
-}
-
 /* Go's tests allocate struct{ v int; p unsafe.Pointer } to stay out of the
  * tiny allocator; so do these. */
 struct t {

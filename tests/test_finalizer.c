@@ -20,25 +20,6 @@ static pthread_t main_thread;
 
 /* Collects and waits for the finalizers until cond holds, at most `rounds`
  * times; returns whether it held. */
-#define COLLECT_UNTIL(cond, rounds)                                            \
-  ({                                                                           \
-    int ok_ = 0;                                                               \
-    for (int r_ = 0; r_ < (rounds) && !(ok_ = (cond)); r_++) {                 \
-      scrub_stack();                                                           \
-      gc_collect();                                                            \
-      gc_wait_finalizers();                                                    \
-    }                                                                          \
-    ok_ || (cond);                                                             \
-  })
-
-static void collect_and_wait(int times) {
-  for (int i = 0; i < times; i++) {
-    scrub_stack();
-    gc_collect();
-    gc_wait_finalizers();
-  }
-}
-
 /* --- argument variants (TestFinalizerType, TestFinalizerInterfaceBig) --- */
 
 struct first_field {

@@ -9,18 +9,6 @@
 #include "finalgc.h"
 #include "testhelper.h"
 
-#define COLLECT_UNTIL(cond, rounds)                                            \
-  ({                                                                           \
-    int ok_ = 0;                                                               \
-    for (int r_ = 0; r_ < (rounds) && !(ok_ = (cond)); r_++) {                 \
-      scrub_stack();                                                           \
-      gc_collect();                                                            \
-      gc_wait_finalizers();                                                    \
-      gc_wait_cleanups();                                                      \
-    }                                                                          \
-    ok_ || (cond);                                                             \
-  })
-
 /* Go's T: a pointer field, so that it is not tiny-allocated. */
 struct t {
   struct t *t;

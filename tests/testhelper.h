@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finalgc.h"
+
 static int test_failures;
 static int test_checks;
 static const char *test_current = "";
@@ -86,6 +88,26 @@ static NOINLINE __attribute__((no_sanitize("address"))) void scrub_stack(void) {
   memset((char *)buf, 0, sizeof buf);
   __asm__ volatile("" : : "r"(buf) : "memory");
 }
+
+/* Collects, then waits for the finalizers and cleanups it queued. */
+static inline void collect_and_wait(int times) {
+  for (int i = 0; i < times; i++) {
+    scrub_stack();
+    gc_collect();
+    gc_wait_finalizers();
+    gc_wait_cleanups();
+  }
+}
+
+/* Collects and waits until cond holds, at most `rounds` times; evaluates to
+ * whether it held. */
+#define COLLECT_UNTIL(cond, rounds)                                            \
+  ({                                                                           \
+    int ok_ = 0;                                                               \
+    for (int r_ = 0; r_ < (rounds) && !(ok_ = (cond)); r_++)                   \
+      collect_and_wait(1);                                                     \
+    ok_ || (cond);                                                             \
+  })
 
 static inline int test_summary(void) {
   fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failures);
