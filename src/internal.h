@@ -497,6 +497,7 @@ struct fgc_options {
   int fatalerrors;       /* FINALGCDEBUG=fatalerrors=1: misuse aborts */
   int checkfinalizers;   /* FINALGCDEBUG=checkfinalizers=1 */
   int markers;           /* FINALGC_MARKERS: marker threads (default CPUs) */
+  size_t hugepages;      /* FINALGC_HUGEPAGES: huge pages past this heap size */
 };
 FGC_INTERNAL extern struct fgc_options fgc_opt;
 FGC_INTERNAL void fgc_options_init(void);
@@ -682,7 +683,9 @@ FGC_INTERNAL void fgc_collect_for_oom(void);
 
 /* "prim/linux.c": the operating system.  Every address and size passed in
  * is page-aligned; int results are 0 on success. */
-FGC_INTERNAL void *fgc_prim_reserve(size_t size);
+#define HUGE_PAGE_SIZE ((size_t)2 << 20)
+FGC_INTERNAL void *fgc_prim_reserve(size_t size); /* HUGE_PAGE_SIZE-aligned */
+FGC_INTERNAL void fgc_prim_advise_huge(void *p, size_t size);
 FGC_INTERNAL int fgc_prim_commit(void *p, size_t size);
 FGC_INTERNAL void fgc_prim_release(void *p, size_t size);
 FGC_INTERNAL void *fgc_prim_map(size_t size);

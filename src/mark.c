@@ -135,24 +135,62 @@ static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
   m->stack[m->top++] = (struct mark_entry){lo, hi};
 }
 
+/* What the scan loop keeps in registers: the heap's bounds and page map,
+ * which do not change while the world is stopped, and the marker's stack
+ * top.  A mark is a byte store, which the compiler must assume aliases the
+ * marker's record, so these live in a local copy and go back to the record
+ * (scan_sync) before anything else looks at it. */
+struct scan_regs {
+  uintptr_t arena, arena_len;
+  struct span **map;
+  struct mark_entry *stack;
+  size_t bottom, top, cap, marked;
+};
+
+static inline __attribute__((always_inline)) void
+scan_load(struct scan_regs *r, const struct marker *m) {
+  const struct heap *h = fgc_heap;
+  r->arena = h->arena_lo;
+  r->arena_len = h->arena_used - h->arena_lo;
+  r->map = h->page_map;
+  r->stack = m->stack;
+  r->bottom = m->bottom;
+  r->top = m->top;
+  r->cap = m->cap;
+  r->marked = 0;
+}
+
+static inline __attribute__((always_inline)) void scan_sync(struct scan_regs *r,
+                                                            struct marker *m) {
+  m->top = r->top;
+  m->marked_bytes += r->marked;
+  r->marked = 0;
+}
+
+/* Pushes a grey object that is too big to be one unit of work: in chunks,
+ * so that one huge array is shared out.  (A typed object is pushed whole:
+ * its layout is at its end.) */
+static __attribute__((noinline)) void
+push_slow(struct marker *m, uintptr_t tagged, uintptr_t hi) {
+  if (tagged & 1) {
+    push(m, tagged, hi);
+    return;
+  }
+  for (uintptr_t lo = tagged; lo < hi; lo += SCAN_CHUNK)
+    push(m, lo, hi - lo > SCAN_CHUNK ? lo + SCAN_CHUNK : hi);
+}
+
 /* Scans the aligned words of [lo, hi), marking and greying every object
  * they point into.  Two markers may both find a slot unmarked and both
  * scan it: wasted work, never a missed object. */
-NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
-  struct heap *h = fgc_heap;
-  const uintptr_t arena = h->arena_lo;
-  const uintptr_t arena_len = h->arena_used - arena;
-  struct span **const map = h->page_map;
-  /* The stack's top and the byte count live in registers for the loop: a
-   * mark is a byte store, which the compiler must assume aliases m. */
-  struct mark_entry *stack = m->stack;
-  size_t top = m->top, cap = m->cap, marked = 0;
+static inline __attribute__((always_inline)) void
+scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
   lo = (lo + WORD_SIZE - 1) & ~(WORD_SIZE - 1);
   for (uintptr_t p = lo; p + WORD_SIZE <= hi; p += WORD_SIZE) {
     uintptr_t w = *(const uintptr_t *)p;
-    if (w - arena >= arena_len)
+    if (w - r->arena >= r->arena_len)
       continue;
-    struct span *s = map[(w - arena) >> PAGE_SHIFT];
+    struct span *s = r->map[(w - r->arena) >> PAGE_SHIFT];
     if (!s || s->state != SPAN_IN_USE)
       continue;
     uint32_t i = span_object_index(s, w);
@@ -165,23 +203,26 @@ NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
     uintptr_t base = s->base + (uintptr_t)i * size;
     bool noscan = s->noscan;
     *mark = 1;
-    marked += size;
+    r->marked += size;
     if (noscan)
       continue;
     /* A typed object's entry is tagged in its low bit (see drain). */
     uintptr_t tagged = base | (uintptr_t)s->typed;
-    if (likely(top < cap)) {
-      stack[top++] = (struct mark_entry){tagged, base + size};
+    if (likely(r->top < r->cap && size <= SCAN_CHUNK)) {
+      r->stack[r->top++] = (struct mark_entry){tagged, base + size};
     } else {
-      m->top = top;
-      push(m, tagged, base + size);
-      stack = m->stack;
-      top = m->top;
-      cap = m->cap;
+      scan_sync(r, m);
+      push_slow(m, tagged, base + size);
+      scan_load(r, m);
     }
   }
-  m->top = top;
-  m->marked_bytes += marked;
+}
+
+NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
+  struct scan_regs r;
+  scan_load(&r, m);
+  scan_words(m, &r, lo, hi);
+  scan_sync(&r, m);
 }
 
 /* Scans a typed object [base, hi): only the words its layout, in the
@@ -229,16 +270,18 @@ void fgc_mark_root(uintptr_t lo, uintptr_t hi) {
     push(&markers[0], lo, hi);
 }
 
-/* Moves the oldest half of m's stack (at most a packet) to the pool, if
- * some marker is idle and the pool is empty.  In a depth-first walk the
- * oldest entries are the shallowest, so they carry the most work: a binary
- * tree's mark stack is only as deep as the tree, and half of it is half of
- * the remaining tree. */
-static void maybe_share(struct marker *m) {
-  if (m->top - m->bottom < 4 ||
-      __atomic_load_n(&pool_count, __ATOMIC_RELAXED) != 0 ||
-      __atomic_load_n(&idle, __ATOMIC_RELAXED) == 0)
-    return;
+/* Whether a marker with depth entries on its stack should give some away:
+ * when some marker is idle and the pool is empty. */
+static inline bool share_wanted(size_t depth) {
+  return depth >= 4 && __atomic_load_n(&pool_count, __ATOMIC_RELAXED) == 0 &&
+         __atomic_load_n(&idle, __ATOMIC_RELAXED) != 0;
+}
+
+/* Moves the oldest half of m's stack (at most a packet) to the pool.  In a
+ * depth-first walk the oldest entries are the shallowest, so they carry the
+ * most work: a binary tree's mark stack is only as deep as the tree, and
+ * half of it is half of the remaining tree. */
+static void share(struct marker *m) {
   pool_acquire();
   struct packet *p = pool_empty;
   if (p)
@@ -258,39 +301,49 @@ static void maybe_share(struct marker *m) {
   pool_release();
 }
 
-/* Empties m's stack.  Entries pass through a small FIFO before they are
+/* Empties m's stack.  Entries pass through a small ring before they are
  * scanned: an entry is prefetched when it enters and scanned PREFETCH_DEPTH
  * pops later, by which time its first line has arrived (bdwgc's and Go's
- * mark loops hide memory latency the same way). */
-static void drain(struct marker *m) {
-  struct mark_entry fifo[PREFETCH_DEPTH];
-  unsigned head = 0, len = 0;
+ * mark loops hide memory latency the same way).  In the steady state each
+ * step pops one entry into the ring and scans the one it displaces; an
+ * empty slot has lo == 0, which no entry has.  Every entry on a stack is at
+ * most SCAN_CHUNK long or typed (push_slow, fgc_mark_root). */
+NO_SANITIZE static void drain(struct marker *m) {
+  struct mark_entry ring[PREFETCH_DEPTH] = {{0, 0}};
+  unsigned head = 0, queued = 0;
+  struct scan_regs r;
+  scan_load(&r, m);
   for (;;) {
-    while (len < PREFETCH_DEPTH && m->top > m->bottom) {
-      struct mark_entry e = m->stack[--m->top];
-      if (m->top == m->bottom)
-        m->top = m->bottom = 0;
-      /* Untyped ranges are split, so that one huge array is shared out;
-       * a typed object's layout is at its end, so it is scanned whole. */
-      if (!(e.lo & 1) && e.hi - e.lo > SCAN_CHUNK) {
-        push(m, e.lo + SCAN_CHUNK, e.hi);
-        e.hi = e.lo + SCAN_CHUNK;
-      }
-      __builtin_prefetch((void *)e.lo);
-      fifo[(head + len++) % PREFETCH_DEPTH] = e;
+    struct mark_entry in = {0, 0};
+    if (r.top > r.bottom) {
+      in = r.stack[--r.top];
+      __builtin_prefetch((void *)in.lo);
+      queued++;
+    } else {
+      r.top = r.bottom = m->bottom = 0;
+      if (queued == 0)
+        break;
     }
-    if (len == 0)
-      return;
-    struct mark_entry e = fifo[head];
+    struct mark_entry e = ring[head];
+    ring[head] = in;
     head = (head + 1) % PREFETCH_DEPTH;
-    len--;
-    if (e.lo & 1)
+    if (e.lo == 0)
+      continue;
+    queued--;
+    if (likely(!(e.lo & 1))) {
+      scan_words(m, &r, e.lo, e.hi);
+    } else {
+      scan_sync(&r, m);
       scan_typed(m, e.lo & ~(uintptr_t)1, e.hi);
-    else
-      scan(m, e.lo, e.hi);
-    if (m->parallel)
-      maybe_share(m);
+      scan_load(&r, m);
+    }
+    if (m->parallel && share_wanted(r.top - r.bottom)) {
+      scan_sync(&r, m);
+      share(m);
+      scan_load(&r, m);
+    }
   }
+  scan_sync(&r, m);
 }
 
 /* Takes a packet from the pool into m's stack, or waits until there is one

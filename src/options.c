@@ -5,8 +5,9 @@
  * from the environment: FINALGC_<NAME>=value for each, or all at once in
  * FINALGCDEBUG=name=value,name=value (modelled on Go's GODEBUG).  A setting in
  * FINALGCDEBUG wins over the single variable.  Sizes accept K, M and G
- * suffixes (powers of 1024); GOGC also accepts "off".  No other file reads
- * the environment.  docs/options.md is the user's copy of this table.
+ * suffixes (powers of 1024); GOGC and HUGEPAGES also accept "off".  No other
+ * file reads the environment.  docs/options.md is the user's copy of this
+ * table.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,9 +28,10 @@ struct fgc_options fgc_opt = {
     .clobberfree = 0,
     .mark_stack_max = (size_t)1 << 26,
     .suspend_signal = SIGPWR,
+    .hugepages = (size_t)8 << 20,
 };
 
-enum opt_kind { OPT_INT, OPT_SIZE, OPT_GOGC };
+enum opt_kind { OPT_INT, OPT_SIZE, OPT_SIZE_OFF, OPT_GOGC };
 
 struct option {
   const char *name;
@@ -48,6 +50,7 @@ static const struct option options[] = {
     {"fatalerrors", OPT_INT, &fgc_opt.fatalerrors},
     {"checkfinalizers", OPT_INT, &fgc_opt.checkfinalizers},
     {"markers", OPT_INT, &fgc_opt.markers},
+    {"hugepages", OPT_SIZE_OFF, &fgc_opt.hugepages},
 };
 
 static int parse_size(const char *s, size_t *out) {
@@ -103,6 +106,12 @@ static void set_option(const struct option *o, const char *val) {
     }
     break;
   }
+  case OPT_SIZE_OFF:
+    if (strcmp(val, "off") == 0) {
+      *(size_t *)o->value = SIZE_MAX;
+      return;
+    }
+    /* fall through */
   case OPT_SIZE:
     if (parse_size(val, &n) == 0) {
       *(size_t *)o->value = n;

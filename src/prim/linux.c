@@ -10,7 +10,9 @@
  * The arena is reserved PROT_NONE with MAP_NORESERVE, so that reserving tens
  * of GiB costs neither memory nor commit charge; pages become usable when
  * committed (mprotect) and go back to the kernel with MADV_DONTNEED, after
- * which they read as zero.
+ * which they read as zero.  The reservation is aligned to HUGE_PAGE_SIZE, so
+ * that the kernel can back an aligned, wholly committed 2 MiB of it with one
+ * transparent huge page once the collector asks (fgc_prim_advise_huge).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,9 +31,22 @@
 #include "../internal.h"
 
 void *fgc_prim_reserve(size_t size) {
-  void *p = mmap(NULL, size, PROT_NONE,
+  char *p = mmap(NULL, size + HUGE_PAGE_SIZE, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
+  if (p == MAP_FAILED)
+    return NULL;
+  char *q = (char *)(((uintptr_t)p + HUGE_PAGE_SIZE - 1) &
+                     ~(uintptr_t)(HUGE_PAGE_SIZE - 1));
+  if (q > p)
+    munmap(p, (size_t)(q - p));
+  munmap(q + size, (size_t)(p + HUGE_PAGE_SIZE - q));
+  return q;
+}
+
+void fgc_prim_advise_huge(void *p, size_t size) {
+  /* A kernel without transparent huge pages says EINVAL: small pages then,
+   * which is only slower. */
+  (void)madvise(p, size, MADV_HUGEPAGE);
 }
 
 int fgc_prim_commit(void *p, size_t size) {
