@@ -14,7 +14,9 @@
  * perfectly scalable allocator, T=2 halves it.
  *
  * One source, selected by a macro:
- *   -DUSE_FINALGC   gc_alloc, threads from gc_pthread_create
+ *   -DUSE_FINALGC   gc_alloc, threads from gc_pthread_create, joined with
+ *                   gc_pthread_join (the waiting main thread is then not
+ *                   stopped by collections)
  *   -DUSE_BOEHM     GC_MALLOC (GC_THREADS: thread-local free lists),
  *                   threads from GC_pthread_create
  *   -DUSE_MALLOC    malloc + free, threads from pthread_create
@@ -46,7 +48,7 @@
 #define ALLOC(n) gc_alloc(n)
 #define DROP(p) ((void)(p))
 #define THREAD_CREATE(t, fn, arg) gc_pthread_create((t), NULL, (fn), (arg))
-#define THREAD_JOIN(t) pthread_join((t), NULL)
+#define THREAD_JOIN(t) gc_pthread_join((t), NULL)
 #elif defined(USE_BOEHM)
 #define GC_THREADS
 #include <gc.h>

@@ -342,6 +342,14 @@ GC_API void *gc_weak_value(gc_weak *w);
 GC_API int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
                              void *(*start)(void *), void *arg);
 
+/* pthread_join for threads made by gc_pthread_create.  While it waits, the
+ * caller does not hold up collections (as in gc_do_blocking).  A joinable
+ * thread's return value is kept alive from the moment start returns until
+ * this call hands it over; joined with plain pthread_join, a returned heap
+ * object stays alive for good (one small record), and one passed to
+ * pthread_exit is not kept at all: return it from start instead. */
+GC_API int gc_pthread_join(pthread_t t, void **result);
+
 /* Registers the calling thread (a thread finalgc did not create), if it is
  * not registered yet.  GC_ERR_NOMEM if memory is exhausted. */
 GC_API int gc_register_thread(void);

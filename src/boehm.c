@@ -752,7 +752,7 @@ int GC_pthread_create(pthread_t *t, const pthread_attr_t *attr,
 /* Threads unregister themselves as they exit (a key destructor), however
  * they exit, so these need no bookkeeping of their own. */
 int GC_pthread_join(pthread_t t, void **result) {
-  return pthread_join(t, result);
+  return gc_pthread_join(t, result);
 }
 
 int GC_pthread_detach(pthread_t t) { return pthread_detach(t); }

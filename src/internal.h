@@ -366,12 +366,14 @@ struct span_list {
  * Central lists and thread caches
  * ---------------------------------------------------------------------- */
 
-struct central {
+/* Line-aligned: threads refilling different classes share no line. */
+struct __attribute__((aligned(64))) central {
   fgc_spinlock lock;        /* list operations only: never held to sweep */
   struct span_list partial; /* swept, with free slots, not cached */
   struct span_list full;    /* swept, no free slots, not cached */
   struct span_list empty;   /* swept, no allocated slot, kept for reuse */
   struct span_list unswept; /* need sweeping */
+  bool claims_off;          /* a fork is pending: claim no span */
 };
 
 /* Per-thread allocation cache.  Only its thread touches it, except that the
@@ -388,6 +390,7 @@ struct __attribute__((aligned(64))) cache {
   uint32_t special_free_len;
   int64_t live_delta;                  /* not yet added to heap_live */
   uint64_t objects_delta, bytes_delta; /* not yet added to the totals */
+  uint32_t sweeping;                   /* spans it is sweeping (central.c) */
 };
 
 /* ------------------------------------------------------------------------
@@ -573,6 +576,7 @@ FGC_INTERNAL void fgc_world_unlock(void);
 FGC_INTERNAL void fgc_world_stop(void);           /* world_lock held */
 FGC_INTERNAL void fgc_world_start(void);          /* world_lock held */
 FGC_INTERNAL struct gc_thread *fgc_threads(void); /* world stopped */
+FGC_INTERNAL void fgc_thread_results_mark(void);  /* world stopped */
 FGC_INTERNAL struct gc_thread *fgc_thread_self(void);
 FGC_INTERNAL uintptr_t fgc_thread_scan_start(const struct gc_thread *t);
 

@@ -44,6 +44,12 @@
 #define MARK_STACK_INITIAL 65536
 #define PACKET_ENTRIES 254 /* a packet is 4 KiB */
 #define PREFETCH_DEPTH 16
+/* Marker 0 marks alone until it has scanned this many units of work, and
+ * only then wakes the helpers: waking a thread costs tens of microseconds
+ * (more in a virtual machine), which a small heap's whole mark does not
+ * take, and the collector would wait for the helpers to wake only to find
+ * nothing left to do. */
+#define WAKE_HELPERS_AFTER 8192
 
 struct mark_entry {
   uintptr_t lo, hi;
@@ -64,7 +70,10 @@ struct __attribute__((aligned(128))) marker {
   size_t bottom, top, cap;
   size_t marked_bytes;
   bool overflowed;
+  bool poll;     /* call marker_poll after every unit of work */
   bool parallel; /* other markers run: share work */
+  uint32_t
+      until_wake; /* marker 0 alone: units of work until it wakes helpers */
 };
 
 static struct marker markers[GC_MAX_MARKERS];
@@ -301,6 +310,20 @@ static void share(struct marker *m) {
   pool_release();
 }
 
+static void wake_helpers(void);
+
+/* Whether m should give work away now; for marker 0 marking alone, counts
+ * down to waking the helpers. */
+static bool marker_poll(struct marker *m, size_t depth) {
+  if (m->parallel)
+    return share_wanted(depth);
+  if (--m->until_wake == 0) {
+    m->parallel = true;
+    wake_helpers();
+  }
+  return false;
+}
+
 /* Empties m's stack.  Entries pass through a small ring before they are
  * scanned: an entry is prefetched when it enters and scanned PREFETCH_DEPTH
  * pops later, by which time its first line has arrived (bdwgc's and Go's
@@ -337,7 +360,7 @@ NO_SANITIZE static void drain(struct marker *m) {
       scan_typed(m, e.lo & ~(uintptr_t)1, e.hi);
       scan_load(&r, m);
     }
-    if (m->parallel && share_wanted(r.top - r.bottom)) {
+    if (unlikely(m->poll) && marker_poll(m, r.top - r.bottom)) {
       scan_sync(&r, m);
       share(m);
       scan_load(&r, m);
@@ -394,16 +417,22 @@ static void mark_loop(struct marker *m) {
   while (get_work(m));
 }
 
+/* The mark generation when each helper was created: a helper joins the
+ * marks woken after it, not one that ran before it existed (a child after
+ * fork inherits the parent's generation; a helper created at the start of
+ * a mark may find marker 0 still alone). */
+static uint32_t helper_first_gen[GC_MAX_MARKERS];
+
 static void *helper_main(void *arg) {
   int id = (int)(intptr_t)arg;
-  uint32_t seen = 0;
+  uint32_t seen = helper_first_gen[id];
   for (;;) {
     while (__atomic_load_n(&mark_gen, __ATOMIC_ACQUIRE) == seen)
       fgc_prim_futex_wait(&mark_gen, seen);
     seen = __atomic_load_n(&mark_gen, __ATOMIC_ACQUIRE);
     if (id < nmarkers) {
       struct marker *m = &markers[id];
-      m->parallel = true;
+      m->parallel = m->poll = true;
       mark_loop(m);
     }
     __atomic_sub_fetch(&helpers_busy, 1, __ATOMIC_RELEASE);
@@ -419,6 +448,7 @@ static void start_helpers(int want) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    helper_first_gen[id] = __atomic_load_n(&mark_gen, __ATOMIC_RELAXED);
     int err = pthread_create(&t, &attr, helper_main, (void *)(intptr_t)id);
     pthread_attr_destroy(&attr);
     if (err != 0)
@@ -449,6 +479,17 @@ static void rescan_marked(struct marker *m) {
   }
 }
 
+static bool helpers_woken;
+
+/* Lets the helpers join the current mark.  Marker 0's record says parallel
+ * already, so it shares work from now on. */
+static void wake_helpers(void) {
+  helpers_woken = true;
+  __atomic_store_n(&helpers_busy, (uint32_t)helpers_started, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&mark_gen, 1, __ATOMIC_RELEASE);
+  fgc_prim_futex_wake(&mark_gen);
+}
+
 /* Completes the mark on every marker and returns the bytes marked since
  * the last call. */
 size_t fgc_mark_finish(void) {
@@ -463,16 +504,18 @@ size_t fgc_mark_finish(void) {
     __atomic_store_n(&idle, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&done, false, __ATOMIC_RELAXED);
     __atomic_store_n(&pool_count, 0, __ATOMIC_RELAXED);
-    m0->parallel = true;
-    __atomic_store_n(&helpers_busy, (uint32_t)helpers_started,
-                     __ATOMIC_RELEASE);
-    __atomic_add_fetch(&mark_gen, 1, __ATOMIC_RELEASE);
-    fgc_prim_futex_wake(&mark_gen);
-    mark_loop(m0);
-    uint32_t busy;
-    while ((busy = __atomic_load_n(&helpers_busy, __ATOMIC_ACQUIRE)) != 0)
-      fgc_prim_futex_wait(&helpers_busy, busy);
-    m0->parallel = false;
+    helpers_woken = false;
+    m0->poll = true;
+    m0->until_wake = WAKE_HELPERS_AFTER;
+    drain(m0);
+    if (helpers_woken) {
+      while (get_work(m0))
+        drain(m0);
+      uint32_t busy;
+      while ((busy = __atomic_load_n(&helpers_busy, __ATOMIC_ACQUIRE)) != 0)
+        fgc_prim_futex_wait(&helpers_busy, busy);
+    }
+    m0->poll = m0->parallel = false;
   } else {
     drain(m0);
   }

@@ -107,6 +107,7 @@ void fgc_roots_mark(void) {
     else
       fgc_mark_root(fgc_thread_scan_start(t), t->stack_hi);
   }
+  fgc_thread_results_mark();
 }
 
 void fgc_roots_lock_all(void) { fgc_lock(&roots_lock); }

@@ -43,6 +43,21 @@ static pthread_mutex_t world_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct gc_thread *threads;
 static struct fixalloc thread_records;
 static pthread_key_t thread_key;
+
+/* The value a joinable gc_pthread_create thread returned, kept alive until
+ * gc_pthread_join hands it over: once the thread has exited, its stack is
+ * no longer scanned and the value lives only in the C library's thread
+ * descriptor, which the collector does not see (bdwgc keeps a thread's
+ * status for the same reason).  The collector reads the list with the
+ * world stopped, when no thread is inside results_lock. */
+struct thread_result {
+  pthread_t id;
+  void *value;
+  struct thread_result *next;
+};
+static struct thread_result *results;
+static fgc_mutex results_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fixalloc result_records;
 static uint32_t world_epoch; /* odd while the world is stopping or stopped */
 static uint32_t ack_count;   /* bumped by every acknowledgement: a wake-up */
 
@@ -60,6 +75,7 @@ static void fork_child(void);
 
 void fgc_world_init(void) {
   fgc_fixalloc_init(&thread_records, sizeof(struct gc_thread));
+  fgc_fixalloc_init(&result_records, sizeof(struct thread_result));
   if (pthread_key_create(&thread_key, thread_exit) != 0)
     fgc_fatal("pthread_key_create failed");
   if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
@@ -287,18 +303,59 @@ void *fgc_call_with_gc_active(void *(*fn)(void *), void *arg) {
 struct start_args {
   void *(*start)(void *);
   void *arg;
+  bool joinable;
   uint32_t started;
 };
+
+static void keep_result(void *value) {
+  struct thread_result *r = fgc_fixalloc_alloc(&result_records);
+  if (!r) {
+    fgc_message("out of memory: the value a thread returned is not kept "
+                "alive until it is joined");
+    return;
+  }
+  r->id = pthread_self();
+  r->value = value;
+  fgc_lock(&results_lock);
+  r->next = results;
+  results = r;
+  fgc_unlock(&results_lock);
+}
+
+/* Forgets the kept result of thread t, just joined. */
+static void drop_result(pthread_t t) {
+  struct thread_result *r = NULL;
+  fgc_lock(&results_lock);
+  for (struct thread_result **p = &results; *p; p = &(*p)->next) {
+    if (pthread_equal((*p)->id, t)) {
+      r = *p;
+      *p = r->next;
+      break;
+    }
+  }
+  fgc_unlock(&results_lock);
+  if (r)
+    fgc_fixalloc_free(&result_records, r);
+}
+
+void fgc_thread_results_mark(void) {
+  for (struct thread_result *r = results; r; r = r->next)
+    fgc_mark_range((uintptr_t)&r->value, (uintptr_t)(&r->value + 1));
+}
 
 static void *thread_start(void *p) {
   struct start_args *a = p;
   void *(*start)(void *) = a->start;
   void *arg = a->arg;
+  bool joinable = a->joinable;
   if (!fgc_thread_self())
     fgc_fatal("out of memory registering a new thread");
   __atomic_store_n(&a->started, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&a->started);
-  return start(arg);
+  void *value = start(arg);
+  if (joinable && value)
+    keep_result(value);
+  return value;
 }
 
 static void *wait_started(void *p) {
@@ -311,13 +368,43 @@ static void *wait_started(void *p) {
 int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
                       void *(*start)(void *), void *arg) {
   fgc_ensure_init();
-  struct start_args a = {start, arg, 0};
+  int detach = PTHREAD_CREATE_JOINABLE;
+  if (attr)
+    pthread_attr_getdetachstate(attr, &detach);
+  struct start_args a = {start, arg, detach == PTHREAD_CREATE_JOINABLE, 0};
   int err = pthread_create(t, attr, thread_start, &a);
   if (err != 0)
     return err;
   /* The child may wait for a collection to end before it can register,
    * and that collection must not wait for us. */
   gc_do_blocking(wait_started, &a);
+  return 0;
+}
+
+struct join_args {
+  pthread_t t;
+  void **value;
+  int err;
+};
+
+static void *join_blocking(void *p) {
+  struct join_args *a = p;
+  a->err = pthread_join(a->t, a->value);
+  return NULL;
+}
+
+int gc_pthread_join(pthread_t t, void **result) {
+  fgc_ensure_init();
+  /* value is in this frame, above gc_do_blocking's, so it is scanned while
+   * the join blocks; the kept result covers it until the join returns. */
+  void *value = NULL;
+  struct join_args a = {t, &value, 0};
+  gc_do_blocking(join_blocking, &a);
+  if (a.err != 0)
+    return a.err;
+  drop_result(t);
+  if (result)
+    *result = value;
   return 0;
 }
 
@@ -340,11 +427,13 @@ static void fork_prepare(void) {
   fgc_finalizer_fork_prepare();
   fgc_cleanup_fork_prepare();
   fgc_roots_lock_all();
+  fgc_lock(&results_lock);
   fgc_fixalloc_lock_all();
 }
 
 static void unlock_all(void) {
   fgc_fixalloc_unlock_all();
+  fgc_unlock(&results_lock);
   fgc_roots_unlock_all();
   fgc_special_unlock_all();
   fgc_typed_unlock_all();
@@ -364,6 +453,13 @@ static void fork_child(void) {
   fgc_cleanup_fork_child();
   fgc_finalizer_fork_child();
   unlock_all();
+  /* The threads whose results were kept are the parent's: the child
+   * cannot join them. */
+  for (struct thread_result *r = results, *rn; r; r = rn) {
+    rn = r->next;
+    fgc_fixalloc_free(&result_records, r);
+  }
+  results = NULL;
   struct gc_thread *self = fgc_self, *t = threads, *next;
   threads = NULL;
   for (; t; t = next) {

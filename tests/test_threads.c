@@ -161,6 +161,43 @@ TEST(threads_come_and_go) {
   gc_collect();
 }
 
+/* A thread's return value is the only reference to what it built from
+ * the moment the thread exits until it is joined (its stack is gone, the
+ * value sits in the C library's thread descriptor): collections in that
+ * window keep it, and gc_pthread_join hands it over intact. */
+static pthread_key_t exit_key;
+static uint32_t exited;
+
+static void note_exit(void *arg) {
+  (void)arg;
+  __atomic_store_n(&exited, 1, __ATOMIC_RELEASE);
+}
+
+static void *make_result(void *arg) {
+  (void)arg;
+  pthread_setspecific(exit_key, &exited); /* note_exit runs as it exits */
+  uint64_t next = 0;
+  return tree(8, &next);
+}
+
+TEST(returned_value_kept_until_join) {
+  REQUIRE(pthread_key_create(&exit_key, note_exit) == 0);
+  for (int i = 0; i < 10; i++) {
+    pthread_t t;
+    __atomic_store_n(&exited, 0, __ATOMIC_RELAXED);
+    REQUIRE(gc_pthread_create(&t, NULL, make_result, NULL) == 0);
+    while (!__atomic_load_n(&exited, __ATOMIC_ACQUIRE))
+      usleep(100);
+    usleep(1000); /* its own unregistration runs about now */
+    collect_and_wait(2);
+    void *v = NULL;
+    REQUIRE(gc_pthread_join(t, &v) == 0);
+    uint64_t count = 0;
+    CHECK(tree_ok(v, &count) && count == 511);
+  }
+  pthread_key_delete(exit_key);
+}
+
 /* A thread blocked in read() inside gc_do_blocking does not hold up
  * collections; a thread blocked in read() outside it is stopped and
  * resumed, and its read carries on (SA_RESTART): no EINTR either way. */
@@ -252,5 +289,6 @@ int main(void) {
   RUN(threads_come_and_go);
   RUN(blocking_read);
   RUN(foreign_threads);
+  RUN(returned_value_kept_until_join);
   return test_summary();
 }
