@@ -23,7 +23,11 @@
 # finalgc's finalizer figure from finbench under it: there is no Go
 # column, as runtime.AddCleanup and package weak need Go 1.24+), weak
 # pointer creation and reads (one row per operation), against bdwgc's
-# disappearing links; pause as pause-finalgc and -bdwgc.  mtalloc runs
+# disappearing links; pause as pause-finalgc and -bdwgc; cpuscale-cpu, no
+# allocator at all, gives the machine's own 2-thread speedup on pure
+# arithmetic just before mtalloc, as the ceiling of its speedup column (a
+# second CPU that is a hyperthread, or shared with another guest, gives
+# well under 2x to any program).  mtalloc runs
 # each variant with 1 and 2 threads, pause with 1 and 2 markers: one row
 # per variant and count, ratios to bdwgc with the same count, and the
 # speedup of each row over the same variant's count of 1.  Missing
@@ -427,6 +431,21 @@ run_bench weak-value weakbench op_ns ns/op \
   "$weak_read_n reads, in turn, of the handles (links) of 1,000 24-byte objects, live or dropped and collected (kept alive: dropped but still reachable to the conservative scan, not read), median of 5 batches" \
   "$weak_read_n"
 speedup=yes
+compare="finalgc-gch bdwgc"
+
+# cpuscale: how much faster 2 threads of pure arithmetic go than 1 on this
+# machine right now, the ceiling for mtalloc's speedup column.
+runs=$mt_runs
+variants="cpu"
+bases=""
+compare=""
+params="1 2"
+pname="T"
+extra=""
+run_bench cpuscale cpuscale ns_per_iter ns/iter \
+  "cpuscale (the machine's ceiling for a 2-thread speedup: pure arithmetic, no allocator)" \
+  "T threads x 200M xorshift steps, no memory traffic; speedup = throughput over T=1" \
+  200000000
 compare="finalgc-gch bdwgc"
 
 # mtalloc: 1 and 2 threads allocating at once.

@@ -428,6 +428,10 @@ struct heap {
 
   uintptr_t arena_lo; /* reserved address range */
   uintptr_t arena_hi;
+  uintptr_t huge_lo;       /* huge pages from here on (pageheap.c).  Addresses
+                              in the heap live here, off the scanned data
+                              segments: a static holding one would be a root
+                              keeping whatever object starts there alive. */
   uintptr_t arena_used;    /* committed up to here */
   struct span **page_map;  /* one entry per reserved page */
   uint64_t *page_specials; /* bit per page: the span starting there has

@@ -23,7 +23,7 @@
  *     heap.heap_released.
  *
  * Huge pages: the arena past its first fgc_opt.hugepages bytes (8 MiB;
- * huge_lo on) asks the kernel for transparent huge pages, and is committed
+ * heap.huge_lo on) asks the kernel for transparent huge pages, and is committed
  * in whole, aligned 2 MiB steps so that each step can be one huge page from
  * its first touch.  A big heap then takes a page fault and a TLB entry per
  * 2 MiB instead of per 4 KiB (building a 256 MiB heap is several times
@@ -49,7 +49,6 @@
 #define MIN_RESERVE ((size_t)64 << 20)
 
 static struct fixalloc span_records;
-static uintptr_t huge_lo; /* the arena asks for huge pages from here on */
 /* A span's allocation bits and mark bytes share one record: the bits first,
  * then one byte per slot.  One fixalloc per power-of-two slot count from
  * 8 to 1024. */
@@ -163,12 +162,12 @@ int fgc_pageheap_init(void) {
   }
   h->arena_lo = h->arena_used = (uintptr_t)arena;
   h->arena_hi = (uintptr_t)arena + want;
-  huge_lo = h->arena_hi;
+  h->huge_lo = h->arena_hi;
   if (fgc_opt.hugepages < want) {
-    huge_lo = h->arena_lo + ((fgc_opt.hugepages + HUGE_PAGE_SIZE - 1) &
-                             ~(HUGE_PAGE_SIZE - 1));
-    if (huge_lo < h->arena_hi)
-      fgc_prim_advise_huge((void *)huge_lo, h->arena_hi - huge_lo);
+    h->huge_lo = h->arena_lo + ((fgc_opt.hugepages + HUGE_PAGE_SIZE - 1) &
+                                ~(HUGE_PAGE_SIZE - 1));
+    if (h->huge_lo < h->arena_hi)
+      fgc_prim_advise_huge((void *)h->huge_lo, h->arena_hi - h->huge_lo);
   }
   h->max_heap = fgc_opt.max_heap;
   return 0;
@@ -257,7 +256,7 @@ static struct span *grow(size_t npages) {
   if (room < npages)
     return NULL;
   uintptr_t end = h->arena_used + n * PAGE_SIZE;
-  if (end > huge_lo)
+  if (end > h->huge_lo)
     n = (((end + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1)) - h->arena_used) /
         PAGE_SIZE;
   if (n > room)
