@@ -345,10 +345,16 @@ GC_API int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
 /* pthread_join for threads made by gc_pthread_create.  While it waits, the
  * caller does not hold up collections (as in gc_do_blocking).  A joinable
  * thread's return value is kept alive from the moment start returns until
- * this call hands it over; joined with plain pthread_join, a returned heap
- * object stays alive for good (one small record), and one passed to
- * pthread_exit is not kept at all: return it from start instead. */
+ * this call hands it over (or gc_pthread_detach drops it).  Joined with
+ * plain pthread_join, a returned heap object stays alive until a new
+ * thread gets the same thread id; one passed to pthread_exit is not kept
+ * at all: return it from start instead. */
 GC_API int gc_pthread_join(pthread_t t, void **result);
+
+/* pthread_detach, which also drops the value the thread returned if it has
+ * finished; one still running keeps its value, like a thread joined with
+ * plain pthread_join, until a new thread gets the same id. */
+GC_API int gc_pthread_detach(pthread_t t);
 
 /* Registers the calling thread (a thread finalgc did not create), if it is
  * not registered yet.  GC_ERR_NOMEM if memory is exhausted. */

@@ -750,12 +750,13 @@ int GC_pthread_create(pthread_t *t, const pthread_attr_t *attr,
 }
 
 /* Threads unregister themselves as they exit (a key destructor), however
- * they exit, so these need no bookkeeping of their own. */
+ * they exit; join and detach hand over or drop the value a thread returned,
+ * which finalgc keeps alive until then (gc_pthread_join). */
 int GC_pthread_join(pthread_t t, void **result) {
   return gc_pthread_join(t, result);
 }
 
-int GC_pthread_detach(pthread_t t) { return pthread_detach(t); }
+int GC_pthread_detach(pthread_t t) { return gc_pthread_detach(t); }
 
 int GC_pthread_cancel(pthread_t t) { return pthread_cancel(t); }
 

@@ -260,11 +260,12 @@ void fgc_central_ensure_swept(struct span *s) {
         claim_done();
         return;
       }
-    } else if (spins % 64 == 63) {
-      sched_yield();
-    } else {
-      __builtin_ia32_pause();
     }
+    /* Another thread sweeps it, or a fork holds claims off: wait. */
+    if (spins % 64 == 63)
+      sched_yield();
+    else
+      __builtin_ia32_pause();
   }
 }
 

@@ -376,8 +376,9 @@ struct __attribute__((aligned(64))) central {
   bool claims_off;          /* a fork is pending: claim no span */
 };
 
-/* Per-thread allocation cache.  Only its thread touches it, except that the
- * collector flushes every cache while the world is stopped.  Line-aligned,
+/* Per-thread allocation cache.  Only its thread writes it, except that the
+ * collector flushes every cache while the world is stopped (and fork reads
+ * sweeping, see central.c).  Line-aligned,
  * so that two threads' caches never share a line. */
 struct __attribute__((aligned(64))) cache {
   struct span *alloc[NUM_SPAN_CLASSES]; /* span to allocate from, or the

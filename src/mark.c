@@ -72,8 +72,8 @@ struct __attribute__((aligned(128))) marker {
   bool overflowed;
   bool poll;     /* call marker_poll after every unit of work */
   bool parallel; /* other markers run: share work */
-  uint32_t
-      until_wake; /* marker 0 alone: units of work until it wakes helpers */
+  /* Marker 0 marking alone: units of work until it wakes the helpers. */
+  uint32_t until_wake;
 };
 
 static struct marker markers[GC_MAX_MARKERS];
@@ -146,9 +146,10 @@ static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
 
 /* What the scan loop keeps in registers: the heap's bounds and page map,
  * which do not change while the world is stopped, and the marker's stack
- * top.  A mark is a byte store, which the compiler must assume aliases the
- * marker's record, so these live in a local copy and go back to the record
- * (scan_sync) before anything else looks at it. */
+ * (its base, bottom, top and capacity).  A mark is a byte store, which the
+ * compiler must assume aliases the marker's record, so these live in a local
+ * copy and go back to the record (scan_sync) before anything else looks at it.
+ */
 struct scan_regs {
   uintptr_t arena, arena_len;
   struct span **map;
@@ -176,17 +177,22 @@ static inline __attribute__((always_inline)) void scan_sync(struct scan_regs *r,
   r->marked = 0;
 }
 
-/* Pushes a grey object that is too big to be one unit of work: in chunks,
- * so that one huge array is shared out.  (A typed object is pushed whole:
- * its layout is at its end.) */
+/* Entry tags, in the low bits of an entry's lo (objects and roots are
+ * word-aligned): TAG_TYPED, a typed object, scanned whole by its layout
+ * (at its end); TAG_SPLIT, an untyped range longer than SCAN_CHUNK, which
+ * drain scans a chunk at a time, pushing the rest back, so that one huge
+ * array is shared out and never floods the stack. */
+#define TAG_TYPED ((uintptr_t)1)
+#define TAG_SPLIT ((uintptr_t)2)
+#define TAG_MASK (TAG_TYPED | TAG_SPLIT)
+
+/* Pushes a grey object that the fast path does not: a typed one, one too
+ * big to be one unit of work, or any when the stack is full. */
 static __attribute__((noinline)) void
 push_slow(struct marker *m, uintptr_t tagged, uintptr_t hi) {
-  if (tagged & 1) {
-    push(m, tagged, hi);
-    return;
-  }
-  for (uintptr_t lo = tagged; lo < hi; lo += SCAN_CHUNK)
-    push(m, lo, hi - lo > SCAN_CHUNK ? lo + SCAN_CHUNK : hi);
+  if (!(tagged & TAG_TYPED) && hi - tagged > SCAN_CHUNK)
+    tagged |= TAG_SPLIT;
+  push(m, tagged, hi);
 }
 
 /* Scans the aligned words of [lo, hi), marking and greying every object
@@ -215,8 +221,7 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     r->marked += size;
     if (noscan)
       continue;
-    /* A typed object's entry is tagged in its low bit (see drain). */
-    uintptr_t tagged = base | (uintptr_t)s->typed;
+    uintptr_t tagged = base | (s->typed ? TAG_TYPED : 0);
     if (likely(r->top < r->cap && size <= SCAN_CHUNK)) {
       r->stack[r->top++] = (struct mark_entry){tagged, base + size};
     } else {
@@ -271,8 +276,13 @@ void fgc_mark_object_contents(const struct span *s, uintptr_t base) {
 void fgc_mark_range(uintptr_t lo, uintptr_t hi) { scan(&markers[0], lo, hi); }
 
 /* Queues [lo, hi) as a root to scan during fgc_mark_finish: for memory that
- * stays put while the world is stopped. */
+ * stays put while the world is stopped.  Only its aligned words count, and
+ * the entries' low bits stay clear for the tags. */
 void fgc_mark_root(uintptr_t lo, uintptr_t hi) {
+  lo = (lo + WORD_SIZE - 1) & ~(WORD_SIZE - 1);
+  hi &= ~(WORD_SIZE - 1);
+  if (hi <= lo)
+    return;
   for (; hi - lo > SCAN_CHUNK; lo += SCAN_CHUNK)
     push(&markers[0], lo, lo + SCAN_CHUNK);
   if (lo < hi)
@@ -329,8 +339,8 @@ static bool marker_poll(struct marker *m, size_t depth) {
  * pops later, by which time its first line has arrived (bdwgc's and Go's
  * mark loops hide memory latency the same way).  In the steady state each
  * step pops one entry into the ring and scans the one it displaces; an
- * empty slot has lo == 0, which no entry has.  Every entry on a stack is at
- * most SCAN_CHUNK long or typed (push_slow, fgc_mark_root). */
+ * empty slot has lo == 0, which no entry has.  An untagged entry is at most
+ * SCAN_CHUNK long (push_slow, fgc_mark_root). */
 NO_SANITIZE static void drain(struct marker *m) {
   struct mark_entry ring[PREFETCH_DEPTH] = {{0, 0}};
   unsigned head = 0, queued = 0;
@@ -353,12 +363,18 @@ NO_SANITIZE static void drain(struct marker *m) {
     if (e.lo == 0)
       continue;
     queued--;
-    if (likely(!(e.lo & 1))) {
+    if (likely(!(e.lo & TAG_MASK))) {
       scan_words(m, &r, e.lo, e.hi);
-    } else {
+    } else if (e.lo & TAG_TYPED) {
       scan_sync(&r, m);
-      scan_typed(m, e.lo & ~(uintptr_t)1, e.hi);
+      scan_typed(m, e.lo & ~TAG_MASK, e.hi);
       scan_load(&r, m);
+    } else {
+      uintptr_t lo = e.lo & ~TAG_MASK;
+      scan_sync(&r, m);
+      push_slow(m, lo + SCAN_CHUNK, e.hi);
+      scan_load(&r, m);
+      scan_words(m, &r, lo, lo + SCAN_CHUNK);
     }
     if (unlikely(m->poll) && marker_poll(m, r.top - r.bottom)) {
       scan_sync(&r, m);
@@ -479,12 +495,9 @@ static void rescan_marked(struct marker *m) {
   }
 }
 
-static bool helpers_woken;
-
 /* Lets the helpers join the current mark.  Marker 0's record says parallel
  * already, so it shares work from now on. */
 static void wake_helpers(void) {
-  helpers_woken = true;
   __atomic_store_n(&helpers_busy, (uint32_t)helpers_started, __ATOMIC_RELEASE);
   __atomic_add_fetch(&mark_gen, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&mark_gen);
@@ -504,11 +517,10 @@ size_t fgc_mark_finish(void) {
     __atomic_store_n(&idle, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&done, false, __ATOMIC_RELAXED);
     __atomic_store_n(&pool_count, 0, __ATOMIC_RELAXED);
-    helpers_woken = false;
     m0->poll = true;
     m0->until_wake = WAKE_HELPERS_AFTER;
     drain(m0);
-    if (helpers_woken) {
+    if (m0->parallel) { /* the helpers were woken */
       while (get_work(m0))
         drain(m0);
       uint32_t busy;

@@ -48,8 +48,10 @@ static pthread_key_t thread_key;
  * gc_pthread_join hands it over: once the thread has exited, its stack is
  * no longer scanned and the value lives only in the C library's thread
  * descriptor, which the collector does not see (bdwgc keeps a thread's
- * status for the same reason).  The collector reads the list with the
- * world stopped, when no thread is inside results_lock. */
+ * status for the same reason).  A thread id is reused only after its
+ * thread was joined or detached, so a record older than a new thread's
+ * with the same id is dead: keep_result drops it, which bounds what plain
+ * pthread_join leaves behind. */
 struct thread_result {
   pthread_t id;
   void *value;
@@ -307,7 +309,10 @@ struct start_args {
   uint32_t started;
 };
 
+static void drop_result(pthread_t t);
+
 static void keep_result(void *value) {
+  drop_result(pthread_self());
   struct thread_result *r = fgc_fixalloc_alloc(&result_records);
   if (!r) {
     fgc_message("out of memory: the value a thread returned is not kept "
@@ -322,7 +327,7 @@ static void keep_result(void *value) {
   fgc_unlock(&results_lock);
 }
 
-/* Forgets the kept result of thread t, just joined. */
+/* Forgets the kept result of thread t, joined or detached. */
 static void drop_result(pthread_t t) {
   struct thread_result *r = NULL;
   fgc_lock(&results_lock);
@@ -338,9 +343,14 @@ static void drop_result(pthread_t t) {
     fgc_fixalloc_free(&result_records, r);
 }
 
+/* With the world stopped; an unregistered thread (one whose registration
+ * failed, or that unregistered itself before returning) may still be
+ * inside results_lock, and is not stopped, so it will leave. */
 void fgc_thread_results_mark(void) {
+  pthread_mutex_lock(&results_lock);
   for (struct thread_result *r = results; r; r = r->next)
     fgc_mark_range((uintptr_t)&r->value, (uintptr_t)(&r->value + 1));
+  pthread_mutex_unlock(&results_lock);
 }
 
 static void *thread_start(void *p) {
@@ -406,6 +416,14 @@ int gc_pthread_join(pthread_t t, void **result) {
   if (result)
     *result = value;
   return 0;
+}
+
+int gc_pthread_detach(pthread_t t) {
+  fgc_ensure_init();
+  int err = pthread_detach(t);
+  if (err == 0)
+    drop_result(t);
+  return err;
 }
 
 /* --- fork --------------------------------------------------------------- */

@@ -185,6 +185,28 @@ TEST(added_roots) {
   free(slots);
 }
 
+/* A range whose bounds are not word-aligned counts its aligned words (an
+ * odd start once made the range look like a typed object, and its objects
+ * were freed). */
+TEST(added_roots_unaligned) {
+  enum { N = 100 };
+  char *raw = malloc((N + 2) * sizeof(void *));
+  void **slots = (void **)(raw + sizeof(void *));
+  REQUIRE(gc_add_roots(raw + 1, raw + (N + 1) * sizeof(void *) + 3) == GC_OK);
+  stash(slots, N);
+  scrub_stack();
+  for (int i = 0; i < ROUNDS; i++) {
+    churn(1000);
+    gc_collect();
+  }
+  int ok = 0;
+  for (int i = 0; i < N; i++)
+    ok += blob_ok(slots[i]);
+  CHECK(ok == N);
+  CHECK(gc_remove_roots(raw + 1, raw + (N + 1) * sizeof(void *) + 3) == GC_OK);
+  free(raw);
+}
+
 TEST(noscan_contents_untouched) {
   /* A noscan object's own contents survive even when they look like
    * pointers to freed memory. */
@@ -249,6 +271,7 @@ int main(int argc, char **argv) {
   RUN(heap_chains);
   RUN(interior_pointer);
   RUN(added_roots);
+  RUN(added_roots_unaligned);
   RUN(noscan_contents_untouched);
   RUN(ten_million_list);
   RUN(mark_stack_overflow);
