@@ -324,25 +324,29 @@ static void merge(struct span *a, struct span *b) {
   set_free_bounds(a, false);
 }
 
+/* grow, coalesced with a FREE span just below the new pages (taken off its
+ * list): one FREE span on no list, or NULL. */
+static struct span *grow_merged(size_t npages) {
+  struct heap *h = fgc_heap;
+  struct span *s = grow(npages);
+  if (s && s->base > h->arena_lo) {
+    struct span *below = h->page_map[page_index(s->base) - 1];
+    if (below->state == SPAN_FREE) {
+      free_list_remove(below);
+      merge(below, s);
+      s = below;
+    }
+  }
+  return s;
+}
+
 /* Allocates an IN_USE span of npages pages, or NULL when the arena (or the
  * heap limit) is exhausted.  The caller sets its class and bitmaps. */
 struct span *fgc_pageheap_alloc(size_t npages) {
   struct heap *h = fgc_heap;
   struct span *s = find_free(npages);
-  if (!s) {
-    s = grow(npages);
-    if (!s)
-      return NULL;
-    /* Coalesce the new pages with a FREE span just below them. */
-    if (s->base > h->arena_lo) {
-      struct span *below = h->page_map[page_index(s->base) - 1];
-      if (below->state == SPAN_FREE) {
-        free_list_remove(below);
-        merge(below, s);
-        s = below;
-      }
-    }
-  }
+  if (!s && !(s = grow_merged(npages)))
+    return NULL;
   if (s->npages > npages) {
     struct span *rest =
         span_record(s->base + npages * PAGE_SIZE, s->npages - npages);
@@ -374,18 +378,9 @@ struct span *fgc_pageheap_alloc(size_t npages) {
 /* Commits at least npages more pages as free, zero pages (GC_expand_hp):
  * unlike a span taken and given back, they need no clearing when used. */
 bool fgc_pageheap_expand(size_t npages) {
-  struct heap *h = fgc_heap;
-  struct span *s = grow(npages);
+  struct span *s = grow_merged(npages);
   if (!s)
     return false;
-  if (s->base > h->arena_lo) {
-    struct span *below = h->page_map[page_index(s->base) - 1];
-    if (below->state == SPAN_FREE) {
-      free_list_remove(below);
-      merge(below, s);
-      s = below;
-    }
-  }
   insert_free(s);
   return true;
 }
