@@ -27,7 +27,9 @@
  * in whole, aligned 2 MiB steps so that each step can be one huge page from
  * its first touch.  A big heap then takes a page fault and a TLB entry per
  * 2 MiB instead of per 4 KiB (building a 256 MiB heap is several times
- * faster), while a small program keeps small pages and a small RSS.
+ * faster), while a small program keeps small pages and a small RSS.  The
+ * scavenger returns a FREE span there only if it covers a whole aligned
+ * huge page (release_lasts).
  *
  * Returning memory: after each collection the scavenger releases FREE spans
  * (MADV_DONTNEED) that stayed free through a whole cycle, until the
@@ -427,15 +429,32 @@ static void release(struct span *s) {
   fgc_heap->heap_released += s->npages * PAGE_SIZE;
 }
 
+/* Whether releasing s would last.  In the huge-page region, a span that
+ * covers no whole aligned huge page shares each of its huge pages with
+ * memory in use, and khugepaged, which collapses a huge page whose small
+ * pages are mostly absent, would soon fault the released pages back in
+ * (max_ptes_none is 511 of 512 by default). */
+static bool release_lasts(const struct span *s) {
+  uintptr_t end = s->base + s->npages * PAGE_SIZE;
+  if (end <= fgc_heap->huge_lo)
+    return true;
+  uintptr_t first = (s->base + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1);
+  return first + HUGE_PAGE_SIZE <= end;
+}
+
 static bool should_release(const struct span *s, size_t resident, size_t retain,
                            uint64_t now) {
-  return retain == 0 || now - s->free_since_ns >= SCAVENGE_IDLE_NS ||
-         (resident > retain && fgc_heap->num_gc > s->free_since);
+  if (retain == 0)
+    return true;
+  return release_lasts(s) &&
+         (now - s->free_since_ns >= SCAVENGE_IDLE_NS ||
+          (resident > retain && fgc_heap->num_gc > s->free_since));
 }
 
 /* Returns FREE pages to the OS until at most `retain` bytes of the heap are
  * resident, largest spans first, and releases spans idle for long whatever
- * the total.  retain == 0 releases every FREE page. */
+ * the total, except spans whose release would not last (release_lasts).
+ * retain == 0 (gc_release_memory) releases every FREE page. */
 void fgc_pageheap_scavenge(size_t retain) {
   struct heap *h = fgc_heap;
   size_t committed = h->arena_used - h->arena_lo;
