@@ -195,12 +195,12 @@ push_slow(struct marker *m, uintptr_t tagged, uintptr_t hi) {
   push(m, tagged, hi);
 }
 
-/* Scans the aligned words of [lo, hi), marking and greying every object
- * they point into.  Two markers may both find a slot unmarked and both
+/* Scans the words of [lo, hi), lo word-aligned (every stack entry is:
+ * objects are, and fgc_mark_root aligns roots), marking and greying every
+ * object they point into.  Two markers may both find a slot unmarked and both
  * scan it: wasted work, never a missed object. */
 static inline __attribute__((always_inline)) void
 scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
-  lo = (lo + WORD_SIZE - 1) & ~(WORD_SIZE - 1);
   for (uintptr_t p = lo; p + WORD_SIZE <= hi; p += WORD_SIZE) {
     uintptr_t w = *(const uintptr_t *)p;
     if (w - r->arena >= r->arena_len)
@@ -235,7 +235,7 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
 NO_SANITIZE static void scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
   struct scan_regs r;
   scan_load(&r, m);
-  scan_words(m, &r, lo, hi);
+  scan_words(m, &r, (lo + WORD_SIZE - 1) & ~(WORD_SIZE - 1), hi);
   scan_sync(&r, m);
 }
 
