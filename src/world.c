@@ -115,11 +115,16 @@ struct gc_thread *fgc_threads(void) {
 /* Stops the calling thread until the world restarts, after recording its
  * stack pointer; its callee-saved registers are spilled into this frame
  * first (the caller-saved ones are dead across the call, or were saved by
- * the kernel in a signal frame above). */
+ * the kernel in a signal frame above).  A thread already stopped in this
+ * epoch is inside its own wait, interrupted by a late suspend signal (one
+ * sent before it entered gc_do_blocking, delivered only now, as
+ * ThreadSanitizer delivers them): it returns to that wait, and stop_sp,
+ * which the collector may be reading, stays as it is. */
 static __attribute__((noinline)) void suspend_self(struct gc_thread *t) {
   __builtin_unwind_init();
   uint32_t epoch = __atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE);
-  if (!(epoch & 1))
+  if (!(epoch & 1) ||
+      __atomic_load_n(&t->acked_epoch, __ATOMIC_RELAXED) == epoch)
     return;
   t->stop_sp = (uintptr_t)&epoch;
   __atomic_store_n(&t->acked_epoch, epoch, __ATOMIC_RELEASE);
