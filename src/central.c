@@ -82,6 +82,10 @@ static void clear_dead_slots(const struct span *s, size_t w, uint64_t marked) {
     uint64_t rest = ~(dead >> start);
     unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - start;
     void *p = (void *)(s->base + (uintptr_t)(first + start) * s->elemsize);
+    /* Under ASan a dead slot may still be poisoned: a thread that took it
+     * had not unpoisoned it yet when the process forked (the child never
+     * hands it out), so clearing it must unpoison it first. */
+    fgc_unpoison(p, (size_t)len * s->elemsize);
     memset(p, fill, (size_t)len * s->elemsize);
     dead &= len + start >= 64 ? 0 : ~(uint64_t)0 << (start + len);
   }
@@ -319,8 +323,10 @@ void fgc_sweep_large(void) {
       continue;
     }
     fgc_list_remove(&h->large, s);
-    if (fgc_opt.clobberfree)
+    if (fgc_opt.clobberfree) {
+      fgc_unpoison((void *)s->base, s->elemsize); /* as in clear_dead_slots */
       memset((void *)s->base, 0xdf, s->elemsize);
+    }
     fgc_pageheap_free(s);
   }
   fgc_unlock(&h->lock);
