@@ -150,35 +150,31 @@ static void put_swept(struct central *c, struct span *s) {
   fgc_spin_unlock(&c->lock);
 }
 
-/* Sweeps in progress are counted, so that fork can wait for them: a child
- * must not inherit a span half swept by a thread it does not have.  A claim
- * counts itself under the central lock, and fork turns claims off under
- * the same lock before it waits for the counts to reach zero, so a claim
- * either is counted when fork looks or sees claims off (allocation then
- * takes fresh spans).  Each thread counts in its own cache, which no other
- * thread writes: one shared counter was a cache line that every span
- * refill of every thread pulled over (a tenth of the time of two threads
- * allocating).  A thread finalgc does not know (a lookup from an
- * unregistered thread sweeps the span it looks at) counts in
- * stranger_sweeps.  The same thread claims and finishes, in one critical
- * section, so sweep_count() names the same counter both times. */
+/* Fork must not let a child inherit a span half swept by a thread it does
+ * not have.  A registered thread sweeps only inside a critical section,
+ * and fork stops the world first (world.c), so none of their sweeps is
+ * under way then.  A thread finalgc does not know is not stopped (a lookup
+ * from an unregistered thread sweeps the span it looks at), so those
+ * sweeps are counted in stranger_sweeps: a claim counts itself under the
+ * central lock, and fork turns claims off under the same lock before it
+ * waits for the count to reach zero, so a claim either is counted when
+ * fork looks or sees claims off (allocation then takes fresh spans).  The
+ * same thread claims and finishes, in one critical section, so fgc_self
+ * says the same both times. */
 static uint32_t stranger_sweeps;
-
-static uint32_t *sweep_count(void) {
-  struct gc_thread *t = fgc_self;
-  return t && t->cache ? &t->cache->sweeping : &stranger_sweeps;
-}
 
 static bool claimable(const struct central *c) { return !c->claims_off; }
 
 /* Claims s, taken off c's unswept list; c's lock held. */
 static void claim(struct span *s) {
   __atomic_store_n(&s->sweepgen, fgc_heap->sweepgen - 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(sweep_count(), 1, __ATOMIC_RELAXED);
+  if (!fgc_self)
+    __atomic_add_fetch(&stranger_sweeps, 1, __ATOMIC_RELAXED);
 }
 
 static void claim_done(void) {
-  __atomic_sub_fetch(sweep_count(), 1, __ATOMIC_RELEASE);
+  if (!fgc_self)
+    __atomic_sub_fetch(&stranger_sweeps, 1, __ATOMIC_RELEASE);
 }
 
 /* Takes an unswept span of c and claims it for sweeping, or NULL.  The
@@ -332,9 +328,9 @@ void fgc_sweep_large(void) {
   fgc_unlock(&h->lock);
 }
 
-/* For fork, world_lock held (so the thread list stays put): no new sweep,
- * the sweeps under way finished, then every central lock and the heap lock
- * (the lock order). */
+/* For fork, world stopped: no new sweep, the unregistered threads' sweeps
+ * under way finished, then every central lock and the heap lock (the lock
+ * order). */
 void fgc_central_lock_all(void) {
   struct heap *h = fgc_heap;
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
@@ -343,9 +339,6 @@ void fgc_central_lock_all(void) {
     c->claims_off = true;
     fgc_spin_unlock(&c->lock);
   }
-  for (struct gc_thread *t = fgc_threads(); t; t = t->next)
-    while (t->cache && __atomic_load_n(&t->cache->sweeping, __ATOMIC_ACQUIRE))
-      sched_yield();
   while (__atomic_load_n(&stranger_sweeps, __ATOMIC_ACQUIRE))
     sched_yield();
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++)

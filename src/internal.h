@@ -377,8 +377,7 @@ struct __attribute__((aligned(64))) central {
 };
 
 /* Per-thread allocation cache.  Only its thread writes it, except that the
- * collector flushes every cache while the world is stopped (and fork reads
- * sweeping, see central.c).  Line-aligned,
+ * collector flushes every cache while the world is stopped.  Line-aligned,
  * so that two threads' caches never share a line. */
 struct __attribute__((aligned(64))) cache {
   struct span *alloc[NUM_SPAN_CLASSES]; /* span to allocate from, or the
@@ -391,7 +390,6 @@ struct __attribute__((aligned(64))) cache {
   uint32_t special_free_len;
   int64_t live_delta;                  /* not yet added to heap_live */
   uint64_t objects_delta, bytes_delta; /* not yet added to the totals */
-  uint32_t sweeping;                   /* spans it is sweeping (central.c) */
 };
 
 /* ------------------------------------------------------------------------

@@ -436,13 +436,20 @@ int gc_pthread_detach(pthread_t t) {
 /* fork() copies only the calling thread, so every lock another thread
  * might hold is taken first, in lock order: the child then inherits
  * consistent state and unlocks it all.  world_lock first means no
- * collection is under way; sweeping, which runs under no lock, is drained
- * by fgc_central_lock_all.  In the child, the other threads are gone: their
+ * collection is under way.  Then the world is stopped, as for a
+ * collection, so that no registered thread is inside a critical section:
+ * state that critical sections guard without a lock (a thread's cache and
+ * the span it allocates from, a sweep under way) is never copied half
+ * updated (a child once inherited a span whose alloc_cache had moved past
+ * a slot its freeindex had not, and handed out a live slot again).
+ * Sweeps by unregistered threads, which are not stopped, are drained by
+ * fgc_central_lock_all.  In the child, the other threads are gone: their
  * records and caches are dropped (a cache's spans go back to the central
- * lists), and the finalizer and marker threads are started again on
- * demand. */
+ * lists), the world restarts with nobody to wake, and the finalizer and
+ * marker threads are started again on demand. */
 static void fork_prepare(void) {
   fgc_world_lock();
+  fgc_world_stop();
   fgc_central_lock_all();
   fgc_weak_lock_all();
   fgc_typed_lock_all();
@@ -468,6 +475,7 @@ static void fork_parent(void) {
   fgc_cleanup_fork_parent();
   fgc_finalizer_fork_parent();
   unlock_all();
+  fgc_world_start();
   fgc_world_unlock();
 }
 
@@ -496,5 +504,6 @@ static void fork_child(void) {
     fgc_cache_release(t->cache);
     fgc_fixalloc_free(&thread_records, t);
   }
+  fgc_world_start();
   fgc_world_unlock();
 }
