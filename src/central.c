@@ -1,8 +1,9 @@
 /*
  * Central span lists and sweeping (Go's mcentral.go and mgcsweep.go).
  *
- * Each span class has one central record, under its own spinlock, with
- * four lists of small-object spans that no thread cache holds:
+ * Each span class has one central record, split into shards (see struct
+ * central_shard), each under its own spinlock, with four lists of
+ * small-object spans that no thread cache holds:
  *   partial  swept, with at least one free slot;
  *   full     swept, every slot allocated;
  *   empty    swept, no slot allocated (at most EMPTY_KEEP, kept for reuse
@@ -14,15 +15,16 @@
  *   span.sweepgen == sg - 1   being swept (on no list, owned by its sweeper);
  *   span.sweepgen == sg       swept.
  * A sweeper claims a span by taking it off unswept and setting sg - 1,
- * both under the central lock, then sweeps it with no lock held, so that
+ * both under its shard's lock, then sweeps it with no lock held, so that
  * threads refilling the same class do not queue behind a sweep.  Sweeping
  * ends with sweepgen = sg (release): a thread that sees sg sees the swept
  * span.  A thread that needs a span swept and finds it being swept waits.
  *
  * Invariants:
- *   - A span is on exactly one of these lists, or cached by exactly one
- *     thread, or being swept, or (during a collection) on none while being
- *     moved.  A cached span is always swept.
+ *   - A span is on exactly one of these lists, of the shard span.shard
+ *     names, or cached by exactly one thread, or being swept, or (during a
+ *     collection) on none while being moved.  A cached span is always
+ *     swept.  span.shard changes only while the span is on no list.
  *   - A span is claimed and swept within one critical section, so no
  *     collection ever starts while a span is claimed and not yet swept:
  *     its mark bytes would still be the last cycle's, and the marker takes
@@ -33,7 +35,8 @@
  *     O(classes) (the sweepgen flip), and large spans are swept there and
  *     then.
  *   - Sweeping is lazy: a thread that needs a span sweeps unswept spans of
- *     its class until one has room (Go's "sweep on allocation").  Before the
+ *     its class until one has room (Go's "sweep on allocation"), its own
+ *     shard's first: mostly the spans it allocated from.  Before the
  *     next mark, fgc_sweep_all finishes what is left, so a mark always
  *     starts with every mark byte clear.
  *
@@ -98,6 +101,10 @@ static void poison_free_slots(struct span *s) {
       fgc_poison((void *)(s->base + (uintptr_t)i * s->elemsize), s->elemsize);
 }
 
+static struct central_shard *shard_of(const struct span *s) {
+  return &fgc_heap->central[s->spc].shard[s->shard];
+}
+
 /* Sweeps a small-object span that its caller claimed (sweepgen sg - 1, on
  * no list), with no lock held, inside the critical section in which it was
  * claimed (see the invariants).  Returns false if the span had no live
@@ -106,7 +113,7 @@ static void poison_free_slots(struct span *s) {
  * one too many or too few.) */
 static bool sweep_span(struct span *s) {
   struct heap *h = fgc_heap;
-  struct central *c = &h->central[s->spc];
+  struct central_shard *c = shard_of(s);
   size_t words = span_bitmap_words(s->nelems);
   uint64_t marked[(GC_MAX_SPAN_SLOTS + 63) / 64];
   uint32_t live = 0;
@@ -138,13 +145,39 @@ static bool sweep_span(struct span *s) {
   return true;
 }
 
-static struct span_list *list_for(struct central *c, const struct span *s) {
+static struct span_list *list_for(struct central_shard *c,
+                                  const struct span *s) {
   if (s->alloc_count == 0)
     return &c->empty;
   return s->alloc_count == s->nelems ? &c->full : &c->partial;
 }
 
-static void put_swept(struct central *c, struct span *s) {
+/* Marks the shard of s in use; before s is pushed to it. */
+static void shard_in_use(const struct span *s) {
+  unsigned bit = s->spc * CENTRAL_SHARDS + s->shard;
+  uint64_t *w = &fgc_heap->shards_in_use[bit / 64];
+  uint64_t mask = (uint64_t)1 << (bit % 64);
+  if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & mask))
+    __atomic_or_fetch(w, mask, __ATOMIC_RELAXED);
+}
+
+/* Calls fn for every shard in use, with its bit. */
+static void for_each_shard_in_use(void (*fn)(struct central_shard *,
+                                             unsigned)) {
+  struct heap *h = fgc_heap;
+  for (size_t w = 0; w < sizeof h->shards_in_use / 8; w++) {
+    uint64_t bits = __atomic_load_n(&h->shards_in_use[w], __ATOMIC_RELAXED);
+    while (bits) {
+      unsigned bit = (unsigned)(w * 64) + (unsigned)__builtin_ctzll(bits);
+      bits &= bits - 1;
+      fn(&h->central[bit / CENTRAL_SHARDS].shard[bit % CENTRAL_SHARDS], bit);
+    }
+  }
+}
+
+static void put_swept(struct span *s) {
+  struct central_shard *c = shard_of(s);
+  shard_in_use(s);
   fgc_spin_lock(&c->lock);
   fgc_list_push(list_for(c, s), s);
   fgc_spin_unlock(&c->lock);
@@ -156,16 +189,16 @@ static void put_swept(struct central *c, struct span *s) {
  * under way then.  A thread finalgc does not know is not stopped (a lookup
  * from an unregistered thread sweeps the span it looks at), so those
  * sweeps are counted in stranger_sweeps: a claim counts itself under the
- * central lock, and fork turns claims off under the same lock before it
+ * shard lock, and fork turns claims off under the same lock before it
  * waits for the count to reach zero, so a claim either is counted when
  * fork looks or sees claims off (allocation then takes fresh spans).  The
  * same thread claims and finishes, in one critical section, so fgc_self
  * says the same both times. */
 static uint32_t stranger_sweeps;
 
-static bool claimable(const struct central *c) { return !c->claims_off; }
+static bool claimable(const struct central_shard *c) { return !c->claims_off; }
 
-/* Claims s, taken off c's unswept list; c's lock held. */
+/* Claims s, taken off its shard's unswept list; the shard's lock held. */
 static void claim(struct span *s) {
   __atomic_store_n(&s->sweepgen, fgc_heap->sweepgen - 1, __ATOMIC_RELAXED);
   if (!fgc_self)
@@ -179,7 +212,7 @@ static void claim_done(void) {
 
 /* Takes an unswept span of c and claims it for sweeping, or NULL.  The
  * caller is in a critical section, and sweeps the span before leaving it. */
-static struct span *claim_unswept(struct central *c) {
+static struct span *claim_unswept(struct central_shard *c) {
   fgc_spin_lock(&c->lock);
   struct span *s = NULL;
   if (claimable(c)) {
@@ -191,28 +224,62 @@ static struct span *claim_unswept(struct central *c) {
   return s;
 }
 
-/* Returns a swept span of class spc with at least one free slot, for a
- * thread cache, or NULL when the heap cannot grow.  old, if not NULL, is
- * the cache's previous span of the class, given back under the same lock
- * hold. */
+/* Whether shard c may have a span to offer (a hint: read without its
+ * lock). */
+static bool may_offer(struct central_shard *c) {
+  return __atomic_load_n(&c->partial.len, __ATOMIC_RELAXED) |
+         __atomic_load_n(&c->empty.len, __ATOMIC_RELAXED) |
+         __atomic_load_n(&c->unswept.len, __ATOMIC_RELAXED);
+}
+
+/* Returns a span of shard c with a free slot, or NULL if it has none.  put,
+ * if not NULL, is a span with no free slot, pushed to c in the same lock
+ * hold, as is every span found full after sweeping; so a refill takes the
+ * lock once unless sweeping finds full spans. */
+static struct span *take_from(struct central_shard *c, unsigned index,
+                              struct span *put) {
+  for (;;) {
+    bool claimed = false;
+    fgc_spin_lock(&c->lock);
+    if (put) {
+      put->shard = (uint8_t)index;
+      shard_in_use(put);
+      fgc_list_push(list_for(c, put), put);
+    }
+    struct span *s = fgc_list_pop(&c->partial);
+    if (!s)
+      s = fgc_list_pop(&c->empty);
+    if (!s && claimable(c) && (s = fgc_list_pop(&c->unswept)) != NULL) {
+      claim(s);
+      claimed = true;
+    }
+    fgc_spin_unlock(&c->lock);
+    put = NULL;
+    if (!claimed)
+      return s;
+    bool kept = sweep_span(s);
+    claim_done();
+    if (kept && s->alloc_count < s->nelems)
+      return s;
+    if (kept)
+      put = s;
+  }
+}
+
+/* Returns a swept span of class spc with at least one free slot, for the
+ * calling thread's cache, or NULL when the heap cannot grow.  old, if not
+ * NULL, is the cache's previous span of the class, given back in the same
+ * lock hold.  The thread's own shard comes first, then the others in turn,
+ * and only when none has a span does the heap grow. */
 struct span *fgc_central_cache_span(int spc, struct span *old) {
   struct heap *h = fgc_heap;
   struct central *c = &h->central[spc];
-  fgc_spin_lock(&c->lock);
-  if (old)
-    fgc_list_push(list_for(c, old), old);
-  struct span *s = fgc_list_pop(&c->partial);
-  if (!s)
-    s = fgc_list_pop(&c->empty);
-  fgc_spin_unlock(&c->lock);
-  while (!s && (s = claim_unswept(c)) != NULL) {
-    if (!sweep_span(s))
-      s = NULL;
-    else if (s->alloc_count == s->nelems) {
-      put_swept(c, s);
-      s = NULL;
-    }
-    claim_done();
+  unsigned me = fgc_self ? fgc_self->shard : 0;
+  struct span *s = NULL;
+  for (unsigned k = 0; k < CENTRAL_SHARDS && !s; k++) {
+    unsigned i = (me + k) % CENTRAL_SHARDS;
+    if (k == 0 || may_offer(&c->shard[i]))
+      s = take_from(&c->shard[i], i, k == 0 ? old : NULL);
   }
   if (!s) {
     size_t npages = class_to_npages[spc == SPC_TINY ? 2 : spc_size_class(spc)];
@@ -226,17 +293,19 @@ struct span *fgc_central_cache_span(int spc, struct span *old) {
     if (!s)
       return NULL;
   }
+  s->shard = (uint8_t)me;
   return s;
 }
 
-/* Takes back a span from a thread cache. */
-void fgc_central_uncache_span(struct span *s) {
-  put_swept(&fgc_heap->central[s->spc], s);
-}
+/* Takes back a span from a thread cache, into the shard of the thread that
+ * cached it. */
+void fgc_central_uncache_span(struct span *s) { put_swept(s); }
 
 /* Sweeps s now if it still needs it, or waits while another thread sweeps
  * it (Go's ensureSwept).  Afterwards s may be FREE: callers look the
- * pointer up again. */
+ * pointer up again.  While s is unswept its shard does not change, and the
+ * lock is that shard's: under it, s is still unswept only if it is still
+ * on that shard's unswept list. */
 void fgc_central_ensure_swept(struct span *s) {
   struct heap *h = fgc_heap;
   for (unsigned spins = 0;; spins++) {
@@ -244,11 +313,11 @@ void fgc_central_ensure_swept(struct span *s) {
     if (sg == h->sweepgen || span_state(s) != SPAN_IN_USE)
       return;
     if (sg == h->sweepgen - 2) {
-      struct central *c = &h->central[s->spc];
+      struct central_shard *c = shard_of(s);
       fgc_spin_lock(&c->lock);
       bool mine =
           __atomic_load_n(&s->sweepgen, __ATOMIC_RELAXED) == h->sweepgen - 2 &&
-          span_state(s) == SPAN_IN_USE && claimable(c);
+          span_state(s) == SPAN_IN_USE && shard_of(s) == c && claimable(c);
       if (mine) {
         fgc_list_remove(&c->unswept, s);
         claim(s);
@@ -256,7 +325,7 @@ void fgc_central_ensure_swept(struct span *s) {
       fgc_spin_unlock(&c->lock);
       if (mine) {
         if (sweep_span(s))
-          put_swept(c, s);
+          put_swept(s);
         claim_done();
         return;
       }
@@ -273,36 +342,38 @@ void fgc_central_ensure_swept(struct span *s) {
  * threads claimed are being swept inside critical sections, so they are
  * swept by the time the world has stopped.  One critical section per span,
  * so that a collection waits for one span's sweep at most. */
-void fgc_sweep_all(void) {
-  struct heap *h = fgc_heap;
-  for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
-    struct central *c = &h->central[spc];
-    for (;;) {
-      fgc_critical_enter();
-      struct span *s = claim_unswept(c);
-      if (s) {
-        if (sweep_span(s))
-          put_swept(c, s);
-        claim_done();
-      }
-      fgc_critical_leave();
-      if (!s)
-        break;
+static void sweep_shard(struct central_shard *c, unsigned bit) {
+  (void)bit;
+  for (;;) {
+    fgc_critical_enter();
+    struct span *s = claim_unswept(c);
+    if (s) {
+      if (sweep_span(s))
+        put_swept(s);
+      claim_done();
     }
+    fgc_critical_leave();
+    if (!s)
+      break;
   }
 }
 
-/* Starts a new sweep generation: every small span becomes unswept.  The
- * world is stopped and no span is cached. */
+void fgc_sweep_all(void) { for_each_shard_in_use(sweep_shard); }
+
+/* Starts a new sweep generation: every small span becomes unswept, in the
+ * shard it is in.  The world is stopped and no span is cached. */
+static void shard_begin_cycle(struct central_shard *c, unsigned bit) {
+  fgc_list_splice(&c->unswept, &c->partial);
+  fgc_list_splice(&c->unswept, &c->full);
+  fgc_list_splice(&c->unswept, &c->empty);
+  if (!c->unswept.first)
+    __atomic_and_fetch(&fgc_heap->shards_in_use[bit / 64],
+                       ~((uint64_t)1 << (bit % 64)), __ATOMIC_RELAXED);
+}
+
 void fgc_sweep_begin_cycle(void) {
-  struct heap *h = fgc_heap;
-  h->sweepgen += 2;
-  for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
-    struct central *c = &h->central[spc];
-    fgc_list_splice(&c->unswept, &c->partial);
-    fgc_list_splice(&c->unswept, &c->full);
-    fgc_list_splice(&c->unswept, &c->empty);
-  }
+  fgc_heap->sweepgen += 2;
+  for_each_shard_in_use(shard_begin_cycle);
 }
 
 /* Sweeps the large-object spans: an unmarked one goes back to the page heap
@@ -329,20 +400,23 @@ void fgc_sweep_large(void) {
 }
 
 /* For fork, world stopped: no new sweep, the unregistered threads' sweeps
- * under way finished, then every central lock and the heap lock (the lock
+ * under way finished, then every shard lock and the heap lock (the lock
  * order). */
 void fgc_central_lock_all(void) {
   struct heap *h = fgc_heap;
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
-    struct central *c = &h->central[spc];
-    fgc_spin_lock(&c->lock);
-    c->claims_off = true;
-    fgc_spin_unlock(&c->lock);
+    for (unsigned i = 0; i < CENTRAL_SHARDS; i++) {
+      struct central_shard *c = &h->central[spc].shard[i];
+      fgc_spin_lock(&c->lock);
+      c->claims_off = true;
+      fgc_spin_unlock(&c->lock);
+    }
   }
   while (__atomic_load_n(&stranger_sweeps, __ATOMIC_ACQUIRE))
     sched_yield();
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++)
-    fgc_spin_lock(&h->central[spc].lock);
+    for (unsigned i = 0; i < CENTRAL_SHARDS; i++)
+      fgc_spin_lock(&h->central[spc].shard[i].lock);
   fgc_lock(&h->lock);
 }
 
@@ -350,7 +424,10 @@ void fgc_central_unlock_all(void) {
   struct heap *h = fgc_heap;
   fgc_unlock(&h->lock);
   for (int spc = NUM_SPAN_CLASSES - 1; spc >= 1; spc--) {
-    h->central[spc].claims_off = false;
-    fgc_spin_unlock(&h->central[spc].lock);
+    for (int i = CENTRAL_SHARDS - 1; i >= 0; i--) {
+      struct central_shard *c = &h->central[spc].shard[i];
+      c->claims_off = false;
+      fgc_spin_unlock(&c->lock);
+    }
   }
 }

@@ -92,10 +92,11 @@ static inline int size_to_class(size_t size) {
  * a slot would otherwise hand out a slot the collector thought free.
  *
  * Lock order, outermost first (a thread holding one may take only later
- * ones): world_lock > central[spc].lock (in span-class order) > heap.lock >
- * special locks > fin_lock > roots_lock > fixalloc locks.  world_lock is
- * not one of these: it is held only by a collector or by a thread changing
- * the thread list, and such a thread is never asked to stop.
+ * ones): world_lock > central shard locks (in span-class, then shard
+ * order) > heap.lock > special locks > fin_lock > roots_lock > fixalloc
+ * locks.  world_lock is not one of these: it is held only by a collector or
+ * by a thread changing the thread list, and such a thread is never asked to
+ * stop.
  * ---------------------------------------------------------------------- */
 
 typedef pthread_mutex_t fgc_mutex;
@@ -212,6 +213,8 @@ struct __attribute__((aligned(64))) span {
   bool needzero;        /* slots may hold old data; zero on allocation */
   /* -- second line -- */
   uint16_t spc;      /* span class; 0 for a large object */
+  uint8_t shard;     /* central shard of its class it belongs to: set while
+                        no list holds the span, stable while on a list */
   size_t npages;     /* length in pages */
   struct span *next; /* list links: central or page-heap free list */
   struct span *prev;
@@ -366,14 +369,25 @@ struct span_list {
  * Central lists and thread caches
  * ---------------------------------------------------------------------- */
 
-/* Line-aligned: threads refilling different classes share no line. */
-struct __attribute__((aligned(64))) central {
+/* The central lists of a span class are split into CENTRAL_SHARDS shards,
+ * each under its own lock: a thread refills from its own shard first
+ * (gc_thread.shard), so that threads allocating the same sizes do not
+ * queue on one lock, and a span tends to be swept and reused by the thread
+ * that last allocated from it, whose cache still holds its lines.  Shards
+ * are line-aligned: threads refilling different ones share no line. */
+#define CENTRAL_SHARDS 4
+
+struct __attribute__((aligned(64))) central_shard {
   fgc_spinlock lock;        /* list operations only: never held to sweep */
   struct span_list partial; /* swept, with free slots, not cached */
   struct span_list full;    /* swept, no free slots, not cached */
   struct span_list empty;   /* swept, no allocated slot, kept for reuse */
   struct span_list unswept; /* need sweeping */
   bool claims_off;          /* a fork is pending: claim no span */
+};
+
+struct central {
+  struct central_shard shard[CENTRAL_SHARDS];
 };
 
 /* Per-thread allocation cache.  Only its thread writes it, except that the
@@ -408,6 +422,7 @@ struct gc_thread {
   uint32_t acked_epoch;  /* the stop it last acknowledged */
   int blocking;          /* inside gc_do_blocking */
   uintptr_t blocking_sp; /* stack pointer when it entered gc_do_blocking */
+  unsigned shard;        /* central shard it refills from first */
 };
 
 /* ------------------------------------------------------------------------
@@ -441,6 +456,10 @@ struct heap {
   struct span_list large;           /* IN_USE large-object spans */
 
   struct central central[NUM_SPAN_CLASSES];
+  /* Bit spc * CENTRAL_SHARDS + shard: that shard may hold spans; clear
+   * only if all its lists are empty, so that the per-collection passes
+   * over the shards visit only the few in use. */
+  uint64_t shards_in_use[(NUM_SPAN_CLASSES * CENTRAL_SHARDS + 63) / 64];
 
   uint32_t sweepgen;
 

@@ -60,6 +60,7 @@ struct thread_result {
 static struct thread_result *results;
 static fgc_mutex results_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fixalloc result_records;
+static unsigned next_shard;  /* the next registered thread's; world_lock */
 static uint32_t world_epoch; /* odd while the world is stopping or stopped */
 static uint32_t ack_count;   /* bumped by every acknowledgement: a wake-up */
 
@@ -213,6 +214,7 @@ static struct gc_thread *register_self(void) {
     return NULL;
   }
   fgc_world_lock();
+  t->shard = next_shard++ % CENTRAL_SHARDS;
   t->next = threads;
   threads = t;
   fgc_self = t;
