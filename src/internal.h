@@ -193,6 +193,19 @@ static inline void fgc_unlock(fgc_mutex *m) {
 
 enum span_state { SPAN_FREE = 0, SPAN_IN_USE = 1 };
 
+/* What the mark loop does with a pointer into a span, in one byte of the
+ * span's first line, so that the loop reads one field instead of the
+ * state, noscan, typed and size checks:
+ *   SCAN_NONE    ignore it: the span is FREE, or not yet initialized;
+ *   SCAN_NOSCAN  mark the object;
+ *   SCAN_PLAIN   mark it and queue it, untyped, as one unit of work;
+ *   SCAN_SLOW    mark it and queue it through the slow path: typed, or a
+ *                large object longer than SCAN_CHUNK, scanned in chunks.
+ * Never SCAN_NONE while objects live in an IN_USE span, and always
+ * SCAN_NONE when the span is FREE. */
+enum scan_kind { SCAN_NONE = 0, SCAN_NOSCAN, SCAN_PLAIN, SCAN_SLOW };
+#define SCAN_CHUNK ((uintptr_t)128 << 10)
+
 /* The first cache line holds what allocation and marking read for every
  * object; records are line-aligned so that spans owned by different threads
  * never share a line. */
@@ -208,10 +221,12 @@ struct __attribute__((aligned(64))) span {
   uint32_t alloc_count; /* allocated slots */
   uint32_t sweepgen;    /* see above */
   uint8_t state;        /* enum span_state */
-  bool noscan;          /* KIND_NOSCAN: objects hold no pointers */
-  bool typed;           /* KIND_TYPED: objects carry their layout */
+  uint8_t scan_kind;    /* enum scan_kind: what marking does with a pointer
+                           into this span */
   bool needzero;        /* slots may hold old data; zero on allocation */
   /* -- second line -- */
+  bool noscan;       /* KIND_NOSCAN: objects hold no pointers */
+  bool typed;        /* KIND_TYPED: objects carry their layout */
   uint16_t spc;      /* span class; 0 for a large object */
   uint8_t shard;     /* central shard of its class it belongs to: set while
                         no list holds the span, stable while on a list */

@@ -40,7 +40,6 @@
 #include "internal.h"
 #include "sanitizer.h"
 
-#define SCAN_CHUNK ((uintptr_t)128 << 10)
 #define MARK_STACK_INITIAL 65536
 #define PACKET_ENTRIES 254 /* a packet is 4 KiB */
 #define PREFETCH_DEPTH 16
@@ -200,11 +199,13 @@ static inline __attribute__((always_inline)) void scan_sync(struct scan_regs *r,
 
 /* Pushes a grey object that the fast path does not: a typed one, one too
  * big to be one unit of work, or any when the stack is full. */
-static __attribute__((noinline)) void
-push_slow(struct marker *m, uintptr_t tagged, uintptr_t hi) {
-  if (!(tagged & TAG_TYPED) && hi - tagged > SCAN_CHUNK)
-    tagged |= TAG_SPLIT;
-  push(m, tagged, hi);
+static __attribute__((noinline)) void push_slow(struct marker *m, uintptr_t lo,
+                                                uintptr_t hi, bool typed) {
+  if (typed)
+    lo |= TAG_TYPED;
+  else if (hi - lo > SCAN_CHUNK)
+    lo |= TAG_SPLIT;
+  push(m, lo, hi);
 }
 
 /* Scans the words of [lo, hi), lo word-aligned (every stack entry is:
@@ -218,7 +219,10 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     if (w - r->arena >= r->arena_len)
       continue;
     struct span *s = r->map[(w - r->arena) >> PAGE_SHIFT];
-    if (!s || s->state != SPAN_IN_USE)
+    if (!s)
+      continue;
+    unsigned kind = s->scan_kind;
+    if (kind == SCAN_NONE)
       continue;
     uint32_t i = span_object_index(s, w);
     if (i >= s->nelems)
@@ -226,19 +230,17 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     uint8_t *mark = &s->marks[i];
     if (*mark || !span_slot_allocated(s, i))
       continue;
-    size_t size = s->elemsize;
-    uintptr_t base = s->base + (uintptr_t)i * size;
-    bool noscan = s->noscan;
     *mark = 1;
+    size_t size = s->elemsize;
     r->marked += size;
-    if (noscan)
+    if (kind == SCAN_NOSCAN)
       continue;
-    uintptr_t tagged = base | (s->typed ? TAG_TYPED : 0);
-    if (likely(r->top < r->cap && size <= SCAN_CHUNK)) {
-      put_entry(&r->stack[r->top++], tagged, base + size);
+    uintptr_t base = s->base + (uintptr_t)i * size;
+    if (likely(kind == SCAN_PLAIN && r->top < r->cap)) {
+      put_entry(&r->stack[r->top++], base, base + size);
     } else {
       scan_sync(r, m);
-      push_slow(m, tagged, base + size);
+      push_slow(m, base, base + size, s->typed);
       scan_load(r, m);
     }
   }
@@ -384,7 +386,7 @@ NO_SANITIZE static void drain(struct marker *m) {
     } else {
       uintptr_t lo = e.lo & ~TAG_MASK;
       scan_sync(&r, m);
-      push_slow(m, lo + SCAN_CHUNK, e.hi);
+      push_slow(m, lo + SCAN_CHUNK, e.hi, false);
       scan_load(&r, m);
       scan_words(m, &r, lo, lo + SCAN_CHUNK);
     }

@@ -239,6 +239,7 @@ static void free_list_remove(struct span *s) {
 }
 
 static void insert_free(struct span *s) {
+  s->scan_kind = SCAN_NONE;
   __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   free_list_push(s);
 }
@@ -395,6 +396,7 @@ void fgc_pageheap_free(struct span *s) {
     span_free_bitmaps(s);
   h->heap_inuse -= s->npages * PAGE_SIZE;
   fgc_poison((void *)s->base, s->npages * PAGE_SIZE);
+  s->scan_kind = SCAN_NONE;
   __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   s->spc = 0;
   s->needzero = true;
@@ -492,6 +494,7 @@ int fgc_span_init_small(struct span *s, int spc) {
   s->spc = (uint16_t)spc;
   s->noscan = spc % KINDS == KIND_NOSCAN;
   s->typed = spc % KINDS == KIND_TYPED;
+  s->scan_kind = s->noscan ? SCAN_NOSCAN : s->typed ? SCAN_SLOW : SCAN_PLAIN;
   s->elemsize = spc_elemsize(spc);
   s->nelems = (uint32_t)(s->npages * PAGE_SIZE / s->elemsize);
   s->divmul = (uint32_t)((((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize);
@@ -513,6 +516,9 @@ int fgc_span_init_large(struct span *s, int kind) {
   s->noscan = kind == KIND_NOSCAN;
   s->typed = kind == KIND_TYPED;
   s->elemsize = s->npages * PAGE_SIZE;
+  s->scan_kind = s->noscan                              ? SCAN_NOSCAN
+                 : s->typed || s->elemsize > SCAN_CHUNK ? SCAN_SLOW
+                                                        : SCAN_PLAIN;
   s->nelems = 1;
   s->divmul = 0;
   if (span_alloc_bitmaps(s) != 0)
