@@ -183,43 +183,24 @@ static void put_swept(struct span *s) {
   fgc_spin_unlock(&c->lock);
 }
 
-/* Fork must not let a child inherit a span half swept by a thread it does
- * not have.  A registered thread sweeps only inside a critical section,
- * and fork stops the world first (world.c), so none of their sweeps is
- * under way then.  A thread finalgc does not know is not stopped (a lookup
- * from an unregistered thread sweeps the span it looks at), so those
- * sweeps are counted in stranger_sweeps: a claim counts itself under the
- * shard lock, and fork turns claims off under the same lock before it
- * waits for the count to reach zero, so a claim either is counted when
- * fork looks or sees claims off (allocation then takes fresh spans).  The
- * same thread claims and finishes, in one critical section, so fgc_self
- * says the same both times. */
-static uint32_t stranger_sweeps;
-
-static bool claimable(const struct central_shard *c) { return !c->claims_off; }
+/* Every sweep runs inside a critical section of a registered thread, or
+ * under world_lock (a lookup from a thread that could not be registered,
+ * alloc.c): so a collection and a fork, which hold world_lock and stop
+ * every registered thread outside its critical sections, never see a
+ * sweep under way. */
 
 /* Claims s, taken off its shard's unswept list; the shard's lock held. */
 static void claim(struct span *s) {
   __atomic_store_n(&s->sweepgen, fgc_heap->sweepgen - 1, __ATOMIC_RELAXED);
-  if (!fgc_self)
-    __atomic_add_fetch(&stranger_sweeps, 1, __ATOMIC_RELAXED);
-}
-
-static void claim_done(void) {
-  if (!fgc_self)
-    __atomic_sub_fetch(&stranger_sweeps, 1, __ATOMIC_RELEASE);
 }
 
 /* Takes an unswept span of c and claims it for sweeping, or NULL.  The
  * caller is in a critical section, and sweeps the span before leaving it. */
 static struct span *claim_unswept(struct central_shard *c) {
   fgc_spin_lock(&c->lock);
-  struct span *s = NULL;
-  if (claimable(c)) {
-    s = fgc_list_pop(&c->unswept);
-    if (s)
-      claim(s);
-  }
+  struct span *s = fgc_list_pop(&c->unswept);
+  if (s)
+    claim(s);
   fgc_spin_unlock(&c->lock);
   return s;
 }
@@ -249,7 +230,7 @@ static struct span *take_from(struct central_shard *c, unsigned index,
     struct span *s = fgc_list_pop(&c->partial);
     if (!s)
       s = fgc_list_pop(&c->empty);
-    if (!s && claimable(c) && (s = fgc_list_pop(&c->unswept)) != NULL) {
+    if (!s && (s = fgc_list_pop(&c->unswept)) != NULL) {
       claim(s);
       claimed = true;
     }
@@ -258,7 +239,6 @@ static struct span *take_from(struct central_shard *c, unsigned index,
     if (!claimed)
       return s;
     bool kept = sweep_span(s);
-    claim_done();
     if (kept && s->alloc_count < s->nelems)
       return s;
     if (kept)
@@ -317,7 +297,7 @@ void fgc_central_ensure_swept(struct span *s) {
       fgc_spin_lock(&c->lock);
       bool mine =
           __atomic_load_n(&s->sweepgen, __ATOMIC_RELAXED) == h->sweepgen - 2 &&
-          span_state(s) == SPAN_IN_USE && shard_of(s) == c && claimable(c);
+          span_state(s) == SPAN_IN_USE && shard_of(s) == c;
       if (mine) {
         fgc_list_remove(&c->unswept, s);
         claim(s);
@@ -326,11 +306,10 @@ void fgc_central_ensure_swept(struct span *s) {
       if (mine) {
         if (sweep_span(s))
           put_swept(s);
-        claim_done();
         return;
       }
     }
-    /* Another thread sweeps it, or a fork holds claims off: wait. */
+    /* Another thread sweeps it: wait. */
     if (spins % 64 == 63)
       sched_yield();
     else
@@ -347,11 +326,8 @@ static void sweep_shard(struct central_shard *c, unsigned bit) {
   for (;;) {
     fgc_critical_enter();
     struct span *s = claim_unswept(c);
-    if (s) {
-      if (sweep_span(s))
-        put_swept(s);
-      claim_done();
-    }
+    if (s && sweep_span(s))
+      put_swept(s);
     fgc_critical_leave();
     if (!s)
       break;
@@ -399,21 +375,10 @@ void fgc_sweep_large(void) {
   fgc_unlock(&h->lock);
 }
 
-/* For fork, world stopped: no new sweep, the unregistered threads' sweeps
- * under way finished, then every shard lock and the heap lock (the lock
- * order). */
+/* For fork, world stopped (so no sweep is under way): every shard lock and
+ * the heap lock (the lock order). */
 void fgc_central_lock_all(void) {
   struct heap *h = fgc_heap;
-  for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++) {
-    for (unsigned i = 0; i < CENTRAL_SHARDS; i++) {
-      struct central_shard *c = &h->central[spc].shard[i];
-      fgc_spin_lock(&c->lock);
-      c->claims_off = true;
-      fgc_spin_unlock(&c->lock);
-    }
-  }
-  while (__atomic_load_n(&stranger_sweeps, __ATOMIC_ACQUIRE))
-    sched_yield();
   for (int spc = 1; spc < NUM_SPAN_CLASSES; spc++)
     for (unsigned i = 0; i < CENTRAL_SHARDS; i++)
       fgc_spin_lock(&h->central[spc].shard[i].lock);
@@ -424,10 +389,7 @@ void fgc_central_unlock_all(void) {
   struct heap *h = fgc_heap;
   fgc_unlock(&h->lock);
   for (int spc = NUM_SPAN_CLASSES - 1; spc >= 1; spc--) {
-    for (int i = CENTRAL_SHARDS - 1; i >= 0; i--) {
-      struct central_shard *c = &h->central[spc].shard[i];
-      c->claims_off = false;
-      fgc_spin_unlock(&c->lock);
-    }
+    for (int i = CENTRAL_SHARDS - 1; i >= 0; i--)
+      fgc_spin_unlock(&h->central[spc].shard[i].lock);
   }
 }

@@ -398,7 +398,6 @@ struct __attribute__((aligned(64))) central_shard {
   struct span_list full;    /* swept, no free slots, not cached */
   struct span_list empty;   /* swept, no allocated slot, kept for reuse */
   struct span_list unswept; /* need sweeping */
-  bool claims_off;          /* a fork is pending: claim no span */
 };
 
 struct central {

@@ -282,6 +282,73 @@ TEST(foreign_threads) {
   gc_collect();
 }
 
+/* Lookups from a thread finalgc does not know sweep the spans they look
+ * at, and such a thread is never stopped: a collection must wait for its
+ * sweep to end before it marks, or the sweep's end wipes the marks just
+ * set in that span, and the next sweep frees live objects.  One such
+ * thread looks up live objects (held by a global) as fast as it can while
+ * the main thread allocates garbage in the same size classes, so that
+ * collections come from the pacer and leave spans to be swept lazily. */
+enum { LOOKED_UP = 20000 };
+static uint64_t **looked_up;
+static volatile int stop_looking;
+
+static void *look_up(void *arg) {
+  (void)arg;
+  long bad = 0;
+  uint64_t x = 88172645463325252ull;
+  while (!__atomic_load_n(&stop_looking, __ATOMIC_ACQUIRE)) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    uint64_t *p = looked_up[x % LOOKED_UP];
+    if (gc_base(p + 1) != p)
+      bad++;
+  }
+  return (void *)bad;
+}
+
+static __attribute__((noinline)) void make_garbage(int n) {
+  for (int i = 0; i < n; i++) {
+    uint64_t *g = gc_alloc(8 + (size_t)(i % 7) * 8);
+    g[0] = (uint64_t)i;
+  }
+}
+
+TEST(unregistered_lookups_during_collections) {
+  looked_up = gc_alloc(LOOKED_UP * sizeof *looked_up);
+  for (int i = 0; i < LOOKED_UP; i++) {
+    size_t words = 2 + (size_t)(i % 7);
+    looked_up[i] = gc_alloc(words * 8);
+    for (size_t w = 0; w < words; w++)
+      looked_up[i][w] = (uint64_t)i * 1000003u + w;
+    make_garbage(3);
+  }
+  gc_stats st;
+  gc_read_stats(&st);
+  uint64_t gcs = st.num_gc;
+  stop_looking = 0;
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, look_up, NULL) == 0);
+  for (int r = 0; r < 300; r++)
+    make_garbage(20000);
+  __atomic_store_n(&stop_looking, 1, __ATOMIC_RELEASE);
+  void *bad;
+  pthread_join(t, &bad);
+  CHECK(bad == NULL);
+  gc_read_stats(&st);
+  CHECK(st.num_gc - gcs >= 20); /* the pacer did collect meanwhile */
+  long damaged = 0;
+  for (int i = 0; i < LOOKED_UP; i++) {
+    size_t words = 2 + (size_t)(i % 7);
+    damaged += gc_base(looked_up[i]) != looked_up[i];
+    for (size_t w = 0; w < words; w++)
+      damaged += looked_up[i][w] != (uint64_t)i * 1000003u + w;
+  }
+  CHECK(damaged == 0);
+  looked_up = NULL;
+}
+
 int main(void) {
   gc_init();
   RUN(builders_and_collectors);
@@ -290,5 +357,6 @@ int main(void) {
   RUN(blocking_read);
   RUN(foreign_threads);
   RUN(returned_value_kept_until_join);
+  RUN(unregistered_lookups_during_collections);
   return test_summary();
 }
