@@ -333,7 +333,11 @@ GC_API void *gc_weak_value(gc_weak *w);
  * any signal; wrap them in gc_do_blocking, or retry.
  *
  * A thread that never called into finalgc is not registered: it must not
- * hold the only reference to a heap object.
+ * hold the only reference to a heap object.  Every call registers the
+ * calling thread first (lookups, finalizers, cleanups and weak pointers
+ * included: they read or change what a collection is working on); if
+ * there is no memory for that, the call fails with GC_ERR_NOMEM (see
+ * gc_last_error; NULL from the calls that return a pointer).
  * ---------------------------------------------------------------------- */
 
 /* pthread_create for threads that use the heap: the new thread is

@@ -443,23 +443,15 @@ static struct span *find_object_critical(uintptr_t p, uint32_t *index) {
 
 /* find_object_critical, for callers outside critical sections.  The span
  * and index stay right after it returns as long as the caller holds a
- * reference to the object.
- *
- * The calling thread is registered first if it is not: a lookup may sweep
- * the span it looks at, and reads marks that mean "freed" only between
- * collections, so it must be stopped by a collection like any thread that
- * allocates.  (A lookup from a thread finalgc did not know once ran during
- * a collection's mark: it took the marks just set for "freed", and its
- * sweep, ending after the mark, wiped them, so the next sweep freed live
- * objects.)  A thread that cannot be registered (out of memory) looks up
- * under world_lock, which keeps collections and fork out. */
+ * reference to the object.  NULL also if the calling thread cannot be
+ * registered (fgc_register_caller: a lookup may sweep the span it looks at,
+ * and reads marks that mean "freed" only between collections; a lookup
+ * from a thread finalgc did not know once ran during a collection's mark,
+ * took the marks just set for "freed", and its sweep, ending after the
+ * mark, wiped them, so that the next sweep freed live objects). */
 struct span *fgc_find_object(uintptr_t p, uint32_t *index) {
-  if (unlikely(!fgc_thread_self())) {
-    fgc_world_lock();
-    struct span *s = find_object_critical(p, index);
-    fgc_world_unlock();
-    return s;
-  }
+  if (unlikely(!fgc_register_caller("gc_base")))
+    return NULL;
   fgc_critical_enter();
   struct span *s = find_object_critical(p, index);
   fgc_critical_leave();

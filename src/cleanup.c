@@ -274,6 +274,8 @@ gc_cleanup gc_add_cleanup(void *ptr, gc_cleanup_fn fn, void *arg) {
     fgc_misuse(GC_ERR_INVALID, call);
     return none;
   }
+  if (!fgc_register_caller(call))
+    return none;
   struct span *s;
   uint32_t i;
   int kind = fgc_classify(ptr, &s, &i);
@@ -312,9 +314,8 @@ gc_cleanup gc_add_cleanup(void *ptr, gc_cleanup_fn fn, void *arg) {
 }
 
 void gc_cleanup_stop(gc_cleanup h) {
-  if (h.id == 0)
+  if (h.id == 0 || !fgc_register_caller("gc_cleanup_stop"))
     return;
-  fgc_ensure_init();
   uintptr_t p = ~h.ptr;
   struct span *s = span_of(p);
   if (!s || span_state(s) != SPAN_IN_USE)

@@ -84,7 +84,13 @@ void gc_init(void) {
 static __attribute__((noinline)) void
 collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   struct heap *h = fgc_heap;
-  fgc_thread_self();
+  /* A thread that is not registered would not have its own stack scanned
+   * (roots.c), and it cannot be registered once it holds world_lock. */
+  if (!fgc_thread_self()) {
+    fgc_message("out of memory: cannot register the calling thread; no "
+                "collection");
+    return;
+  }
   fgc_world_lock();
   if ((if_needed && !fgc_collect_needed()) || collections_off()) {
     fgc_world_unlock();

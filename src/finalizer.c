@@ -351,6 +351,8 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
   uintptr_t p = (uintptr_t)obj;
   if (!obj)
     return refuse(GC_ERR_INVALID, call);
+  if (!fgc_register_caller(call ? call : "GC_register_finalizer"))
+    return GC_ERR_NOMEM;
   struct span *s = span_of(p);
   /* Removing the finalizer of a live object needs no lookup: a special at
    * exactly p is attached to the object starting at p, which the caller

@@ -614,6 +614,7 @@ FGC_INTERNAL void fgc_world_start(void);          /* world_lock held */
 FGC_INTERNAL struct gc_thread *fgc_threads(void); /* world stopped */
 FGC_INTERNAL void fgc_thread_results_mark(void);  /* world stopped */
 FGC_INTERNAL struct gc_thread *fgc_thread_self(void);
+FGC_INTERNAL bool fgc_register_caller(const char *call);
 FGC_INTERNAL uintptr_t fgc_thread_scan_start(const struct gc_thread *t);
 
 /* "roots.c" */

@@ -100,7 +100,7 @@ void fgc_roots_mark(void) {
   for (size_t i = 0; i < added_len; i++)
     fgc_mark_root(added[i].lo, added[i].hi);
   fgc_unlock(&roots_lock);
-  struct gc_thread *self = fgc_thread_self();
+  struct gc_thread *self = fgc_self; /* registered by collect_now */
   for (struct gc_thread *t = fgc_threads(); t; t = t->next) {
     if (t == self)
       mark_own_stack(t);

@@ -98,9 +98,8 @@ static gc_weak *existing(struct span *s, uintptr_t offset) {
 
 gc_weak *gc_weak_make(void *ptr) {
   static const char call[] = "gc_weak_make";
-  if (!ptr)
+  if (!ptr || !fgc_register_caller(call))
     return NULL;
-  fgc_ensure_init();
   uintptr_t p = (uintptr_t)ptr;
   struct span *s;
   uint32_t i;
@@ -139,8 +138,12 @@ gc_weak *gc_weak_make(void *ptr) {
   return w;
 }
 
+/* The caller is registered first: the pointer returned must be on a stack
+ * that collections scan before they clear the handle (invariant 4). */
 void *gc_weak_value(gc_weak *w) {
-  return w ? (void *)__atomic_load_n(&w->ptr, __ATOMIC_ACQUIRE) : NULL;
+  if (!w || !fgc_register_caller("gc_weak_value"))
+    return NULL;
+  return (void *)__atomic_load_n(&w->ptr, __ATOMIC_ACQUIRE);
 }
 
 /* --- bdwgc's disappearing links -------------------------------------------- *
@@ -262,7 +265,8 @@ static struct special_link *link_take(void **link, bool is_long) {
 }
 
 int fgc_link_register(void **link, void *obj, bool is_long) {
-  fgc_ensure_init();
+  if (!fgc_register_caller("GC_general_register_disappearing_link"))
+    return GC_ERR_NOMEM;
   struct span *s;
   uint32_t i;
   if (fgc_classify(obj, &s, &i) != GC_OK)
@@ -305,7 +309,8 @@ int fgc_link_register(void **link, void *obj, bool is_long) {
 }
 
 bool fgc_link_unregister(void **link, bool is_long) {
-  fgc_ensure_init();
+  if (!fgc_register_caller("GC_unregister_disappearing_link"))
+    return false;
   fgc_lock(&links_lock);
   struct special_link *l = link_take(link, is_long);
   fgc_unlock(&links_lock);

@@ -349,8 +349,126 @@ TEST(unregistered_lookups_during_collections) {
   looked_up = NULL;
 }
 
+/* A strong pointer from gc_weak_value, taken by a thread finalgc did not
+ * know, keeps the object: the call registers the thread, so its stack is
+ * scanned (a reader once got a pointer to an object freed under it). */
+static gc_weak *weak_for_reader;
+static volatile int reader_phase;
+
+static void *weak_reader(void *arg) {
+  (void)arg;
+  uint64_t *v = gc_weak_value(weak_for_reader);
+  reader_phase = 1;
+  while (reader_phase != 2)
+    ;
+  return (void *)(intptr_t)(v && v[0] == 0x1234567 && v[7] == 0x7654321);
+}
+
+static __attribute__((noinline)) void make_weak_target(void) {
+  uint64_t *o = gc_alloc(64);
+  o[0] = 0x1234567;
+  o[7] = 0x7654321;
+  weak_for_reader = gc_weak_make(o);
+}
+
+TEST(weak_value_in_unregistered_thread_keeps_object) {
+  make_weak_target();
+  reader_phase = 0;
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, weak_reader, NULL) == 0);
+  while (reader_phase != 1)
+    ;
+  scrub_stack();
+  gc_collect(); /* the reader's stack holds the only reference */
+  gc_collect();
+  reader_phase = 2;
+  void *ok;
+  pthread_join(t, &ok);
+  CHECK(ok == (void *)1);
+  weak_for_reader = NULL;
+}
+
+/* Cleanups stopped by a thread finalgc did not know while collections
+ * run: the stops edit the span's specials list, which a collection walks
+ * with the world stopped, so the call registers the thread, and only the
+ * dead objects' cleanups run (the list was once cut, so that live objects'
+ * cleanups ran).  Each round gives LIVE objects two cleanups each, which
+ * the other thread stops, next to as many dead objects with one each. */
+enum { STOP_LIVE = 5000, STOP_ROUNDS = 30 };
+static void *stop_live[STOP_LIVE];
+static gc_cleanup *stop_handles; /* malloc'd: handles hide their pointers */
+static uint32_t stop_gen, stop_done, stop_quit;
+static long live_cleanups_run, dead_cleanups_run;
+
+static void counted_cleanup(void *arg) {
+  __atomic_add_fetch((uintptr_t)arg & 2 ? &live_cleanups_run
+                                        : &dead_cleanups_run,
+                     1, __ATOMIC_RELAXED);
+}
+
+static void *cleanup_stopper(void *arg) {
+  (void)arg;
+  uint32_t seen = 0;
+  while (!__atomic_load_n(&stop_quit, __ATOMIC_ACQUIRE)) {
+    uint32_t g = __atomic_load_n(&stop_gen, __ATOMIC_ACQUIRE);
+    if (g == seen)
+      continue;
+    seen = g;
+    for (int pass = 0; __atomic_load_n(&stop_gen, __ATOMIC_ACQUIRE) == g &&
+                       !__atomic_load_n(&stop_quit, __ATOMIC_ACQUIRE);
+         pass++) {
+      for (int i = pass & 1; i < STOP_LIVE * 2; i += 2)
+        gc_cleanup_stop(stop_handles[i]);
+      if (pass == 1)
+        __atomic_store_n(&stop_done, g, __ATOMIC_RELEASE);
+    }
+  }
+  return NULL;
+}
+
+static __attribute__((noinline)) void make_stop_round(void) {
+  for (int i = 0; i < STOP_LIVE; i++) {
+    void *live = gc_alloc(48), *dead = gc_alloc(48);
+    stop_live[i] = live;
+    for (int k = 0; k < 2; k++)
+      stop_handles[i * 2 + k] =
+          gc_add_cleanup(live, counted_cleanup, (void *)(uintptr_t)3);
+    gc_add_cleanup(dead, counted_cleanup, (void *)(uintptr_t)1);
+  }
+}
+
+TEST(unregistered_cleanup_stops_during_collections) {
+  stop_handles = calloc(STOP_LIVE * 2, sizeof *stop_handles);
+  REQUIRE(stop_handles != NULL);
+  stop_gen = stop_done = stop_quit = 0;
+  live_cleanups_run = dead_cleanups_run = 0;
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, cleanup_stopper, NULL) == 0);
+  for (uint32_t r = 1; r <= STOP_ROUNDS; r++) {
+    make_stop_round();
+    __atomic_store_n(&stop_gen, r, __ATOMIC_RELEASE);
+    scrub_stack();
+    gc_collect();
+    gc_wait_cleanups();
+    while (__atomic_load_n(&stop_done, __ATOMIC_ACQUIRE) != r)
+      ; /* the next round reuses the handles */
+  }
+  __atomic_store_n(&stop_quit, 1, __ATOMIC_RELEASE);
+  pthread_join(t, NULL);
+  memset(stop_live, 0, sizeof stop_live);
+  gc_collect();
+  gc_wait_cleanups();
+  CHECK(live_cleanups_run == 0);
+  /* Dead objects' cleanups: statistical, a conservative scan may keep a
+   * few. */
+  CHECK(dead_cleanups_run >= STOP_LIVE * STOP_ROUNDS * 9 / 10);
+  free(stop_handles);
+}
+
 int main(void) {
   gc_init();
+  /* First: later tests leave words behind that may keep its object. */
+  RUN(weak_value_in_unregistered_thread_keeps_object);
   RUN(builders_and_collectors);
   RUN(other_thread_stack_is_a_root);
   RUN(threads_come_and_go);
@@ -358,5 +476,6 @@ int main(void) {
   RUN(foreign_threads);
   RUN(returned_value_kept_until_join);
   RUN(unregistered_lookups_during_collections);
+  RUN(unregistered_cleanup_stops_during_collections);
   return test_summary();
 }
