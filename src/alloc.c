@@ -11,7 +11,8 @@
  *      thread's own).
  *   3. When the span is full, it goes back to its central list and the
  *      thread takes a span with room from the central list of that class,
- *      sweeping spans as needed: one lock per span class.  This is where the
+ *      sweeping spans as needed: one lock per shard of the class, its own
+ *      shard first (central.c).  This is where the
  *      pacer may start a collection.
  *   4. When the central list has nothing, a new span comes from the page
  *      heap (heap.lock), which may grow the arena.

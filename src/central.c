@@ -6,8 +6,9 @@
  * small-object spans that no thread cache holds:
  *   partial  swept, with at least one free slot;
  *   full     swept, every slot allocated;
- *   empty    swept, no slot allocated (at most EMPTY_KEEP, kept for reuse
- *            by the class instead of a round trip through the page heap);
+ *   empty    swept, no slot allocated (at most EMPTY_KEEP per shard, kept
+ *            for reuse by the class instead of a round trip through the
+ *            page heap);
  *   unswept  marked by the last collection but not yet swept.
  *
  * Sweep generations (Go's sweepgen), with sg the heap's:
@@ -101,8 +102,16 @@ static void poison_free_slots(struct span *s) {
       fgc_poison((void *)(s->base + (uintptr_t)i * s->elemsize), s->elemsize);
 }
 
+/* span.shard is written with release by a thread that owns the span (on
+ * no list), and read with acquire by ensure_swept, which does not: one that
+ * sees a new shard also sees the sweep generation stored before it. */
 static struct central_shard *shard_of(const struct span *s) {
-  return &fgc_heap->central[s->spc].shard[s->shard];
+  return &fgc_heap->central[s->spc]
+              .shard[__atomic_load_n(&s->shard, __ATOMIC_ACQUIRE)];
+}
+
+static void set_shard(struct span *s, unsigned index) {
+  __atomic_store_n(&s->shard, (uint8_t)index, __ATOMIC_RELEASE);
 }
 
 /* Sweeps a small-object span that its caller claimed (sweepgen sg - 1, on
@@ -154,7 +163,8 @@ static struct span_list *list_for(struct central_shard *c,
 
 /* Marks the shard of s in use; before s is pushed to it. */
 static void shard_in_use(const struct span *s) {
-  unsigned bit = s->spc * CENTRAL_SHARDS + s->shard;
+  unsigned bit =
+      s->spc * CENTRAL_SHARDS + __atomic_load_n(&s->shard, __ATOMIC_RELAXED);
   uint64_t *w = &fgc_heap->shards_in_use[bit / 64];
   uint64_t mask = (uint64_t)1 << (bit % 64);
   if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & mask))
@@ -183,10 +193,10 @@ static void put_swept(struct span *s) {
   fgc_spin_unlock(&c->lock);
 }
 
-/* Every sweep runs inside a critical section of a registered thread, or
- * under world_lock (a lookup from a thread that could not be registered,
- * alloc.c): so a collection and a fork, which hold world_lock and stop
- * every registered thread outside its critical sections, never see a
+/* Every sweep runs inside a critical section of a registered thread (every
+ * call registers its thread first, and one that cannot be registered
+ * sweeps nothing: fgc_register_caller): so a collection and a fork, which
+ * stop every registered thread outside its critical sections, never see a
  * sweep under way. */
 
 /* Claims s, taken off its shard's unswept list; the shard's lock held. */
@@ -223,7 +233,7 @@ static struct span *take_from(struct central_shard *c, unsigned index,
     bool claimed = false;
     fgc_spin_lock(&c->lock);
     if (put) {
-      put->shard = (uint8_t)index;
+      set_shard(put, index);
       shard_in_use(put);
       fgc_list_push(list_for(c, put), put);
     }
@@ -273,7 +283,7 @@ struct span *fgc_central_cache_span(int spc, struct span *old) {
     if (!s)
       return NULL;
   }
-  s->shard = (uint8_t)me;
+  set_shard(s, me);
   return s;
 }
 

@@ -87,8 +87,10 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   /* A thread that is not registered would not have its own stack scanned
    * (roots.c), and it cannot be registered once it holds world_lock. */
   if (!fgc_thread_self()) {
-    fgc_message("out of memory: cannot register the calling thread; no "
-                "collection");
+    static bool reported;
+    if (!__atomic_exchange_n(&reported, true, __ATOMIC_RELAXED))
+      fgc_message("out of memory: cannot register a thread that asks for "
+                  "a collection; it collects nothing (reported once)");
     return;
   }
   fgc_world_lock();

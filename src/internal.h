@@ -13,7 +13,8 @@
  *   span      a run of pages holding either one large object or many small
  *             objects of one size class.  Span records live off the heap.
  *   central   per span class, the spans with free slots and the spans still
- *             to sweep, under one lock (Go's mcentral).
+ *             to sweep, in a few shards, each under its own lock (Go's
+ *             mcentral).
  *   cache     per thread, one span per span class to allocate from without
  *             locks, plus the tiny block (Go's mcache).
  *
@@ -224,8 +225,8 @@ struct __attribute__((aligned(64))) span {
   uint8_t scan_kind;    /* enum scan_kind: what marking does with a pointer
                            into this span */
   bool needzero;        /* slots may hold old data; zero on allocation */
+  bool noscan;          /* KIND_NOSCAN: objects hold no pointers */
   /* -- second line -- */
-  bool noscan;       /* KIND_NOSCAN: objects hold no pointers */
   bool typed;        /* KIND_TYPED: objects carry their layout */
   uint16_t spc;      /* span class; 0 for a large object */
   uint8_t shard;     /* central shard of its class it belongs to: set while

@@ -458,8 +458,8 @@ int gc_pthread_detach(pthread_t t) {
  * the span it allocates from, a sweep under way) is never copied half
  * updated (a child once inherited a span whose alloc_cache had moved past
  * a slot its freeindex had not, and handed out a live slot again).
- * Unregistered threads are not stopped, but they sweep only under
- * world_lock (alloc.c).  In the child, the other threads are gone: their
+ * Unregistered threads are not stopped, but they sweep nothing: every call
+ * registers its thread first.  In the child, the other threads are gone: their
  * records and caches are dropped (a cache's spans go back to the central
  * lists), the world restarts with nobody to wake, and the finalizer and
  * marker threads are started again on demand. */

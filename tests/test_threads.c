@@ -282,13 +282,15 @@ TEST(foreign_threads) {
   gc_collect();
 }
 
-/* Lookups from a thread finalgc does not know sweep the spans they look
- * at, and such a thread is never stopped: a collection must wait for its
- * sweep to end before it marks, or the sweep's end wipes the marks just
- * set in that span, and the next sweep frees live objects.  One such
- * thread looks up live objects (held by a global) as fast as it can while
- * the main thread allocates garbage in the same size classes, so that
- * collections come from the pacer and leave spans to be swept lazily. */
+/* Lookups from a thread that never registered: a lookup sweeps the span it
+ * looks at and reads marks that mean "freed" only between collections, so
+ * the first one registers the thread, and collections stop it from then
+ * on.  (Unstopped, it took the marks being set for "freed" during marks,
+ * and a sweep of its that ended after a mark wiped that mark's marks.)
+ * The thread looks up live objects (held by a global) as fast as it can
+ * while the main thread allocates garbage in the same size classes, so
+ * that collections come from the pacer and leave spans to be swept
+ * lazily. */
 enum { LOOKED_UP = 20000 };
 static uint64_t **looked_up;
 static volatile int stop_looking;
@@ -353,13 +355,13 @@ TEST(unregistered_lookups_during_collections) {
  * know, keeps the object: the call registers the thread, so its stack is
  * scanned (a reader once got a pointer to an object freed under it). */
 static gc_weak *weak_for_reader;
-static volatile int reader_phase;
+static int reader_phase;
 
 static void *weak_reader(void *arg) {
   (void)arg;
   uint64_t *v = gc_weak_value(weak_for_reader);
-  reader_phase = 1;
-  while (reader_phase != 2)
+  __atomic_store_n(&reader_phase, 1, __ATOMIC_RELEASE);
+  while (__atomic_load_n(&reader_phase, __ATOMIC_ACQUIRE) != 2)
     ;
   return (void *)(intptr_t)(v && v[0] == 0x1234567 && v[7] == 0x7654321);
 }
@@ -376,12 +378,12 @@ TEST(weak_value_in_unregistered_thread_keeps_object) {
   reader_phase = 0;
   pthread_t t;
   REQUIRE(pthread_create(&t, NULL, weak_reader, NULL) == 0);
-  while (reader_phase != 1)
+  while (__atomic_load_n(&reader_phase, __ATOMIC_ACQUIRE) != 1)
     ;
   scrub_stack();
   gc_collect(); /* the reader's stack holds the only reference */
   gc_collect();
-  reader_phase = 2;
+  __atomic_store_n(&reader_phase, 2, __ATOMIC_RELEASE);
   void *ok;
   pthread_join(t, &ok);
   CHECK(ok == (void *)1);
