@@ -615,7 +615,18 @@ FGC_INTERNAL void fgc_world_start(void);          /* world_lock held */
 FGC_INTERNAL struct gc_thread *fgc_threads(void); /* world stopped */
 FGC_INTERNAL void fgc_thread_results_mark(void);  /* world stopped */
 FGC_INTERNAL struct gc_thread *fgc_thread_self(void);
-FGC_INTERNAL bool fgc_register_caller(const char *call);
+FGC_INTERNAL bool fgc_register_caller_slow(const char *call);
+
+/* Registers the calling thread for a call that reads or changes collector
+ * state (a lookup, specials, weak handles), as the header promises every
+ * call does: a collection must stop such a thread like one that
+ * allocates, or it reads marks while the markers set them and changes
+ * specials lists while the collector walks them.  Returns false, with
+ * GC_ERR_NOMEM reported in the name of call, if the thread cannot be
+ * registered (out of memory).  Inline: gc_weak_value is a load. */
+static inline bool fgc_register_caller(const char *call) {
+  return likely(fgc_self != NULL) || fgc_register_caller_slow(call);
+}
 FGC_INTERNAL uintptr_t fgc_thread_scan_start(const struct gc_thread *t);
 
 /* "roots.c" */

@@ -244,15 +244,9 @@ static void unregister(struct gc_thread *t) {
 
 static void thread_exit(void *arg) { unregister(arg); }
 
-/* Registers the calling thread for a call that reads or changes collector
- * state (a lookup, specials, weak handles), as the header promises every
- * call does: a collection must stop such a thread like one that
- * allocates, or it reads marks while the markers set them and changes
- * specials lists while the collector walks them.  Returns false, with
- * GC_ERR_NOMEM reported in the name of call, if the thread cannot be
- * registered (out of memory). */
-bool fgc_register_caller(const char *call) {
-  if (likely(fgc_self != NULL) || fgc_thread_self())
+/* The slow path of fgc_register_caller (internal.h). */
+bool fgc_register_caller_slow(const char *call) {
+  if (fgc_thread_self())
     return true;
   fgc_misuse(GC_ERR_NOMEM, call);
   return false;
