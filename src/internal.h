@@ -553,6 +553,7 @@ struct fixalloc {
   void *free;            /* free records, linked through their first word */
   char *chunk;           /* current chunk */
   size_t chunk_left;     /* bytes left in it */
+  size_t mapped;         /* bytes of all its chunks */
   struct fixalloc *next; /* every fixalloc, for fork */
 };
 FGC_INTERNAL void fgc_fixalloc_init(struct fixalloc *f, size_t size);
@@ -739,6 +740,8 @@ FGC_INTERNAL void fgc_collect_for_oom(void);
 #define HUGE_PAGE_SIZE ((size_t)2 << 20)
 FGC_INTERNAL void *fgc_prim_reserve(size_t size); /* HUGE_PAGE_SIZE-aligned */
 FGC_INTERNAL void fgc_prim_advise_huge(void *p, size_t size);
+/* Readable and writable memory, aligned and advised for huge pages. */
+FGC_INTERNAL void *fgc_prim_map_huge(size_t size);
 FGC_INTERNAL int fgc_prim_commit(void *p, size_t size);
 FGC_INTERNAL void fgc_prim_release(void *p, size_t size);
 FGC_INTERNAL void *fgc_prim_map(size_t size);

@@ -30,9 +30,11 @@
 
 #include "../internal.h"
 
-void *fgc_prim_reserve(size_t size) {
-  char *p = mmap(NULL, size + HUGE_PAGE_SIZE, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+/* Maps size bytes at a HUGE_PAGE_SIZE-aligned address: a little more, then
+ * the ends are trimmed. */
+static void *map_aligned(size_t size, int prot, int flags) {
+  char *p = mmap(NULL, size + HUGE_PAGE_SIZE, prot,
+                 MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   if (p == MAP_FAILED)
     return NULL;
   char *q = (char *)(((uintptr_t)p + HUGE_PAGE_SIZE - 1) &
@@ -41,6 +43,17 @@ void *fgc_prim_reserve(size_t size) {
     munmap(p, (size_t)(q - p));
   munmap(q + size, (size_t)(p + HUGE_PAGE_SIZE - q));
   return q;
+}
+
+void *fgc_prim_reserve(size_t size) {
+  return map_aligned(size, PROT_NONE, MAP_NORESERVE);
+}
+
+void *fgc_prim_map_huge(size_t size) {
+  void *p = map_aligned(size, PROT_READ | PROT_WRITE, 0);
+  if (p)
+    fgc_prim_advise_huge(p, size);
+  return p;
 }
 
 void fgc_prim_advise_huge(void *p, size_t size) {
