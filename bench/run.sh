@@ -11,7 +11,9 @@
 #               R=10 (pause: 3)
 #   --runs R    runs per variant (default 5, or 10 with --large; but by
 #               default finbench's "run", weakbench's "cleanup-run" and
-#               mtalloc 3, pause 2, or 3 with --large)
+#               mtalloc 7 (its speedup column is a ratio of two medians,
+#               and the 2-thread runs are the noisiest), pause 2, or 3 with
+#               --large)
 #
 # gcbench, allocbench and mtalloc are built as <bench>-finalgc,
 # -finalgc-gch, -bdwgc, -malloc, -mimalloc; finbench (finalizers) as
@@ -58,7 +60,7 @@ while [ $# -gt 0 ]; do
     --large) large=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -86,7 +88,7 @@ else
   mt_n=10000000
   pause_depth=22
   fin_runs=${runs:-3}
-  mt_runs=${runs:-3}
+  mt_runs=${runs:-7}
   pause_runs=${runs:-2}
   : "${runs:=5}"
 fi
