@@ -12,8 +12,8 @@
  *   3. When the span is full, it goes back to its central list and the
  *      thread takes a span with room from the central list of that class,
  *      sweeping spans as needed: one lock per shard of the class, its own
- *      shard first (central.c).  This is where the
- *      pacer may start a collection.
+ *      shard first (central.c).  This is where the pacer may start a
+ *      collection.
  *   4. When the central list has nothing, a new span comes from the page
  *      heap (heap.lock), which may grow the arena.
  * Large objects (over 32 KiB) skip 1-3 and get a span of their own.
@@ -451,7 +451,7 @@ static struct span *find_object_critical(uintptr_t p, uint32_t *index) {
  * took the marks just set for "freed", and its sweep, ending after the
  * mark, wiped them, so that the next sweep freed live objects). */
 struct span *fgc_find_object(uintptr_t p, uint32_t *index) {
-  if (unlikely(!fgc_register_caller("gc_base")))
+  if (unlikely(!fgc_register_caller("gc_base, gc_size or gc_realloc")))
     return NULL;
   fgc_critical_enter();
   struct span *s = find_object_critical(p, index);

@@ -26,15 +26,19 @@
  *     names, or cached by exactly one thread, or being swept, or (during a
  *     collection) on none while being moved.  A cached span is always
  *     swept.  span.shard changes only while the span is on no list.
- *   - A span is claimed and swept within one critical section, so no
- *     collection ever starts while a span is claimed and not yet swept:
- *     its mark bytes would still be the last cycle's, and the marker takes
- *     a set mark byte to mean "already scanned", so it would not scan the
- *     live objects of that span, and what only they reach would be freed.
+ *   - A span is claimed and swept within one critical section of a
+ *     registered thread (every call registers its thread first, and one
+ *     that cannot be registered sweeps nothing: fgc_register_caller), so
+ *     no collection or fork, which stop every registered thread outside
+ *     its critical sections, ever starts while a span is claimed and not
+ *     yet swept: its mark bytes would still be the last cycle's, and the
+ *     marker takes a set mark byte to mean "already scanned", so it would
+ *     not scan the live objects of that span, and what only they reach
+ *     would be freed.
  *   - When a collection ends, the world is stopped and no span is cached or
  *     being swept, so every span of every class moves to unswept in
- *     O(classes) (the sweepgen flip), and large spans are swept there and
- *     then.
+ *     O(shards in use: a bitmap names them) (the sweepgen flip), and large
+ *     spans are swept there and then.
  *   - Sweeping is lazy: a thread that needs a span sweeps unswept spans of
  *     its class until one has room (Go's "sweep on allocation"), its own
  *     shard's first: mostly the spans it allocated from.  Before the
@@ -192,12 +196,6 @@ static void put_swept(struct span *s) {
   fgc_list_push(list_for(c, s), s);
   fgc_spin_unlock(&c->lock);
 }
-
-/* Every sweep runs inside a critical section of a registered thread (every
- * call registers its thread first, and one that cannot be registered
- * sweeps nothing: fgc_register_caller): so a collection and a fork, which
- * stop every registered thread outside its critical sections, never see a
- * sweep under way. */
 
 /* Claims s, taken off its shard's unswept list; the shard's lock held. */
 static void claim(struct span *s) {
