@@ -56,9 +56,10 @@ struct mark_entry {
 
 /* An entry as one 16-byte value.  The mark loop pops the entry it pushed a
  * moment before, still in the store buffer: a load is forwarded from a
- * store only if the store covers it, so entries are written and read whole
- * (two 8-byte stores read back by one 16-byte load stall the loop for a
- * dozen cycles; perf put a quarter of the mark's time there). */
+ * store only if the store covers it, so every entry is written (push, the
+ * scan loop) and read whole (two 8-byte stores read back by one 16-byte
+ * load stall the loop for a dozen cycles; perf put a quarter of the mark's
+ * time there). */
 typedef uintptr_t entry_bits __attribute__((vector_size(16), may_alias));
 
 static inline void put_entry(struct mark_entry *at, uintptr_t lo,
@@ -152,7 +153,7 @@ static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
     m->overflowed = true;
     return;
   }
-  m->stack[m->top++] = (struct mark_entry){lo, hi};
+  put_entry(&m->stack[m->top++], lo, hi);
 }
 
 /* What the scan loop keeps in registers: the heap's bounds and page map,
