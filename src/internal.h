@@ -164,7 +164,8 @@ static inline void fgc_unlock(fgc_mutex *m) {
  * Small-object spans allocate with a bitmap, as Go's do, and mark with
  * bytes, as bdwgc's parallel marker does:
  *   alloc_bits  slot i is allocated if i < freeindex or bit i is set;
- *   marks       marks[i] is set by the collector on every slot it reaches.
+ *   marks       marks[i] is set by the collector on every slot it reaches;
+ *               a mark byte is 0 or 1 (sweeping reads eight at a time).
  * A mark byte is set with a plain store: markers racing on one slot both
  * store 1 (and may both scan it, which is harmless), where racing on a word
  * of bits would need an atomic instruction per object.

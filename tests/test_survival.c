@@ -228,6 +228,71 @@ TEST(ten_million_list) {
   CHECK(n == 10 * 1000 * 1000);
 }
 
+/* Survivors scattered through every small size class: sweeping packs each
+ * span's mark bytes into allocation bits a word at a time, so a pattern
+ * that is irregular within every group of eight slots, and spans whose
+ * slot count is not a multiple of eight or 64 (341 slots of 24 bytes),
+ * must come out exactly.  The dead slots are then reused by new objects of
+ * the same sizes, which must not land on a survivor.  A request of
+ * size - 1 bytes takes a slot of size bytes (one byte of padding). */
+#define SPARSE_SIZES 128        /* slot sizes 8, 16, ..., 1024 */
+#define SPARSE_BYTES (40 << 10) /* allocated per size: several spans */
+
+static int sparse_keep(size_t i) { return i % 3 == 0 || i % 7 == 5; }
+
+static unsigned char sparse_byte(size_t k, size_t i, size_t j) {
+  return (unsigned char)(k * 31 + i * 7 + j + 1);
+}
+
+static NOINLINE unsigned char *sparse_object(size_t k, size_t i) {
+  size_t n = (k + 1) * 8 - 1;
+  unsigned char *p = gc_alloc(n);
+  for (size_t j = 0; j < n; j++)
+    p[j] = sparse_byte(k, i, j);
+  return p;
+}
+
+/* keep[k][i] is object i of size k, or NULL for one left to die. */
+static NOINLINE void sparse_fill(unsigned char ***keep) {
+  for (size_t k = 0; k < SPARSE_SIZES; k++) {
+    size_t n = SPARSE_BYTES / ((k + 1) * 8);
+    keep[k] = gc_alloc(n * sizeof *keep[k]);
+    REQUIRE(keep[k] != NULL);
+    for (size_t i = 0; i < n; i++) {
+      unsigned char *p = sparse_object(k, i);
+      keep[k][i] = sparse_keep(i) ? p : NULL;
+    }
+  }
+}
+
+static NOINLINE void sparse_reuse(void) {
+  for (size_t k = 0; k < SPARSE_SIZES; k++)
+    for (size_t i = 0; i < SPARSE_BYTES / ((k + 1) * 8); i++)
+      sparse_object(k, i + 1);
+}
+
+TEST(sparse_survivors_every_class) {
+  unsigned char **keep[SPARSE_SIZES];
+  sparse_fill(keep);
+  scrub_stack();
+  for (int round = 0; round < 3; round++) {
+    gc_collect();
+    sparse_reuse();
+  }
+  size_t bad = 0;
+  for (size_t k = 0; k < SPARSE_SIZES; k++) {
+    for (size_t i = 0; i < SPARSE_BYTES / ((k + 1) * 8); i++) {
+      unsigned char *p = keep[k][i];
+      if (!p)
+        continue;
+      bad += gc_base(p) != p;
+      for (size_t j = 0; j < (k + 1) * 8 - 1; j++)
+        bad += p[j] != sparse_byte(k, i, j);
+    }
+  }
+  CHECK(bad == 0);
+}
+
 /* Run in a child process with a tiny mark stack, so that marking must
  * overflow and recover. */
 static int overflow_child(void) {
@@ -268,6 +333,7 @@ int main(int argc, char **argv) {
   RUN(added_roots);
   RUN(added_roots_unaligned);
   RUN(noscan_contents_untouched);
+  RUN(sparse_survivors_every_class);
   RUN(ten_million_list);
   RUN(mark_stack_overflow);
   return test_summary();
