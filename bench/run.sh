@@ -25,11 +25,14 @@
 # finalgc's finalizer figure from finbench under it: there is no Go
 # column, as runtime.AddCleanup and package weak need Go 1.24+), weak
 # pointer creation and reads (one row per operation), against bdwgc's
-# disappearing links; pause as pause-finalgc and -bdwgc; cpuscale-cpu, no
-# allocator at all, gives the machine's own 2-thread speedup on pure
-# arithmetic just before mtalloc, as the ceiling of its speedup column (a
-# second CPU that is a hyperthread, or shared with another guest, gives
-# well under 2x to any program).  mtalloc runs
+# disappearing links; pause as pause-finalgc and -bdwgc; cpuscale-cpu and
+# memscale-mem, no allocator at all, give the machine's own 2-thread
+# speedups just before mtalloc, to read its speedup column against: on
+# pure arithmetic (a second CPU that is a hyperthread, or shared with
+# another guest, gives well under 2x to any program), and on threads
+# writing fresh memory in 8 KiB blocks interleaved with each other's, as
+# threads allocating from one collected heap do (at times this virtual
+# machine runs them at half speed each, or slower).  mtalloc runs
 # each variant with 1 and 2 threads, pause with 1 and 2 markers: one row
 # per variant and count, ratios to bdwgc with the same count, and the
 # speedup of each row over the same variant's count of 1.  Missing
@@ -435,8 +438,9 @@ run_bench weak-value weakbench op_ns ns/op \
 speedup=yes
 compare="finalgc-gch bdwgc"
 
-# cpuscale: how much faster 2 threads of pure arithmetic go than 1 on this
-# machine right now, the ceiling for mtalloc's speedup column.
+# cpuscale and memscale: how much faster 2 threads of pure arithmetic, and
+# of memory writes interleaved like two threads' spans, go than 1 on this
+# machine right now, to read mtalloc's speedup column against.
 runs=$mt_runs
 variants="cpu"
 bases=""
@@ -448,6 +452,11 @@ run_bench cpuscale cpuscale ns_per_iter ns/iter \
   "cpuscale (the machine's ceiling for a 2-thread speedup: pure arithmetic, no allocator)" \
   "T threads x 200M xorshift steps, no memory traffic; speedup = throughput over T=1" \
   200000000
+variants="mem"
+run_bench memscale memscale ns_per_iter ns/block \
+  "memscale (the machine's 2-thread speedup for threads writing fresh memory in interleaved blocks, no allocator)" \
+  "T threads x 300 passes over 2 MiB each of 8 KiB blocks, thread i clearing blocks i, i+T, ... of one shared buffer; speedup = throughput over T=1" \
+  300
 compare="finalgc-gch bdwgc"
 
 # mtalloc: 1 and 2 threads allocating at once.
