@@ -10,11 +10,10 @@
  * threads from one heap.  No thread touches another's block.  The figure is
  * wall time per block over all threads, so that its speedup column
  * (throughput at T over T=1) sits next to mtalloc's: a collected heap
- * streams through new memory between collections, and on some machines
- * (this project's 2-vCPU virtual machine, at times) two threads writing
- * memory that is interleaved this finely run at half speed each, while
- * each in a 2 MiB region of its own they do not slow each other.
- * cpuscale, which touches no memory, does not show it.
+ * streams through new memory between collections, and on this project's
+ * 2-vCPU virtual machine two threads writing memory at once run, at times,
+ * at half speed each or slower, while pure arithmetic (cpuscale, which
+ * touches no memory) still scales by 1.9.
  *
  * Usage: memscale T [N]   (N passes, default 300)
  * Output: one line, "threads=T ns_per_iter=... maxrss_kb=... allocator=mem".
