@@ -1,16 +1,18 @@
 /*
  * memscale: the machine's own multi-threaded speedup for threads that
- * write fresh memory interleaved with each other's, to read mtalloc's
- * speedup against.
+ * rewrite memory interleaved with each other's, to read mtalloc's speedup
+ * against.
  *
- * T threads share one buffer of T x 2 MiB, cut into 8 KiB blocks; thread i
- * owns blocks i, i + T, i + 2T, ..., and passes over them again and again,
- * clearing each block and then writing one byte every 48, as an allocator
- * does that hands out small objects from 8 KiB spans taken in turn by the
- * threads from one heap.  No thread touches another's block.  The figure is
- * wall time per block over all threads, so that its speedup column
- * (throughput at T over T=1) sits next to mtalloc's: a collected heap
- * streams through new memory between collections, and on this project's
+ * T threads share one buffer of T x 2 MiB (more than a core's L2 cache),
+ * cut into 8 KiB blocks; thread i owns blocks i, i + T, i + 2T, ..., and
+ * passes over them again and again, clearing each block and then writing
+ * one byte every 48, as an allocator does that hands out small objects
+ * from 8 KiB spans taken in turn by the threads from one heap.  No thread
+ * touches another's block, and each has the same work at any T.  The
+ * figure is wall time per block over all threads, so that its speedup
+ * column (throughput at T over T=1) sits next to mtalloc's: a collected
+ * heap cycles through megabytes of memory between collections (finalgc's
+ * smallest heap goal is 4 MiB), and on this project's
  * 2-vCPU virtual machine two threads writing memory at once run, at times,
  * at half speed each or slower, while pure arithmetic (cpuscale, which
  * touches no memory) still scales by 1.9.

@@ -30,7 +30,7 @@
 # speedups just before mtalloc, to read its speedup column against: on
 # pure arithmetic (a second CPU that is a hyperthread, or shared with
 # another guest, gives well under 2x to any program), and on threads
-# writing fresh memory in 8 KiB blocks interleaved with each other's, as
+# rewriting 2 MiB each in 8 KiB blocks interleaved with each other's, as
 # threads allocating from one collected heap do (at times this virtual
 # machine runs them at half speed each, or slower).  mtalloc runs
 # each variant with 1 and 2 threads, pause with 1 and 2 markers: one row
@@ -454,7 +454,7 @@ run_bench cpuscale cpuscale ns_per_iter ns/iter \
   200000000
 variants="mem"
 run_bench memscale memscale ns_per_iter ns/block \
-  "memscale (the machine's 2-thread speedup for threads writing fresh memory in interleaved blocks, no allocator)" \
+  "memscale (the machine's 2-thread speedup for threads rewriting memory in interleaved blocks, no allocator)" \
   "T threads x 300 passes over 2 MiB each of 8 KiB blocks, thread i clearing blocks i, i+T, ... of one shared buffer; speedup = throughput over T=1" \
   300
 compare="finalgc-gch bdwgc"

@@ -42,21 +42,26 @@
 
 #define MARK_STACK_INITIAL 65536
 #define PACKET_ENTRIES 254 /* a packet is 4 KiB */
-/* Entries between a prefetch and the scan of its object (see drain): a
- * marker alone, and one of several.  Measured on 256 MiB to 1 GiB trees,
- * laid out in allocation order and at random: alone, 16 is the best
- * compromise (4 marks an allocation-ordered tree 14% faster, which the
- * hardware prefetcher follows, but a random one 40% slower; 32 marks the
- * allocation-ordered tree at half speed); with two markers, whose misses
- * take longer, 32 is best on both, by up to 9%. */
+/* Entries between a prefetch and the scan of its object (see drain): for
+ * a marker that never shares work (one marker in all), and for one that
+ * may (marker.poll: several markers, marker 0 included before it wakes the
+ * others).  Measured on 256 MiB to 1 GiB trees, laid out in allocation
+ * order and at random: alone, 16 is the best compromise (4 marks an
+ * allocation-ordered tree 14% faster, which the hardware prefetcher
+ * follows, but a random one 40% slower; 32 marks the allocation-ordered
+ * tree at half speed); with two markers, whose misses take longer, 32 is
+ * best on both, by up to 9%. */
 #define PREFETCH_DEPTH 16
 #define PREFETCH_DEPTH_SHARED 32
-/* Marker 0 marks alone until it has scanned this many units of work, and
- * only then wakes the helpers: waking a thread costs tens of microseconds
- * (more in a virtual machine), which a small heap's whole mark does not
- * take, and the collector would wait for the helpers to wake only to find
- * nothing left to do. */
+/* Marker 0 marks alone until it has scanned about this many units of work
+ * (it counts its polls, one per turn of its ring), and only then wakes the
+ * helpers: waking a thread costs tens of microseconds (more in a virtual
+ * machine), which a small heap's whole mark does not take, and the
+ * collector would wait for the helpers to wake only to find nothing left
+ * to do. */
 #define WAKE_HELPERS_AFTER 8192
+_Static_assert(WAKE_HELPERS_AFTER >= PREFETCH_DEPTH_SHARED,
+               "marker 0 must poll at least once before waking the helpers");
 
 struct mark_entry {
   uintptr_t lo, hi;
@@ -90,7 +95,8 @@ struct __attribute__((aligned(128))) marker {
   size_t bottom, top, cap;
   size_t marked_bytes;
   bool overflowed;
-  bool poll;     /* call marker_poll once per turn of drain's ring */
+  bool poll;     /* may share: call marker_poll once per turn of drain's
+                    ring */
   bool parallel; /* other markers run: share work */
   /* Marker 0 marking alone: polls until it wakes the helpers. */
   uint32_t until_wake;
@@ -364,10 +370,10 @@ static bool marker_poll(struct marker *m, size_t depth) {
  * mark loops hide memory latency the same way).  In the steady state each
  * step pops one entry into the ring and scans the one it displaces; an
  * empty slot has lo == 0, which no entry has.  An untagged entry is at most
- * SCAN_CHUNK long (push_slow, fgc_mark_root).  A marker that does not mark
- * alone polls the others (marker_poll) once per turn of the ring, not after
- * every entry: polling reads shared counters, and on every entry it cost a
- * tenth of the loop's instructions. */
+ * SCAN_CHUNK long (push_slow, fgc_mark_root).  A marker that may share work
+ * (m->poll) polls the others (marker_poll) once per turn of the ring, not
+ * after every entry: polling reads shared counters, and on every entry it
+ * cost a tenth of the loop's instructions. */
 NO_SANITIZE static void drain(struct marker *m) {
   struct mark_entry ring[PREFETCH_DEPTH_SHARED] = {{0, 0}};
   unsigned mask = (m->poll ? PREFETCH_DEPTH_SHARED : PREFETCH_DEPTH) - 1;

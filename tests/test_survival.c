@@ -228,18 +228,23 @@ TEST(ten_million_list) {
   CHECK(n == 10 * 1000 * 1000);
 }
 
-/* Survivors scattered through every small size class: sweeping packs each
- * span's mark bytes into allocation bits a word at a time, so a pattern
- * that is irregular within every group of eight slots, and spans whose
- * slot count is not a multiple of eight or 64 (341 slots of 24 bytes),
- * must come out exactly.  The dead slots are then reused by new objects of
- * the same sizes, which must not land on a survivor.  A request of
- * size - 1 bytes takes a slot of size bytes (one byte of padding). */
-#define SPARSE_SIZES 128        /* slot sizes 8, 16, ..., 1024 */
+/* Survivors scattered through every size class up to 1024 bytes: sweeping
+ * packs each span's mark bytes into allocation bits a word at a time, so a
+ * pattern that is irregular within every group of eight slots, and spans
+ * whose slot count is not a multiple of eight or 64 (341 slots of 24
+ * bytes, 170, 102, 85, ... 9), must come out exactly.  The dead slots are
+ * then reused by new objects of the same sizes, filled with a byte no
+ * survivor holds, which must not land on a survivor.  A request of
+ * size - 1 bytes takes a slot of at least size bytes (one byte of
+ * padding), rounded up to its class. */
+#define SPARSE_SIZES 128        /* requests of 7, 15, ..., 1023 bytes */
 #define SPARSE_BYTES (40 << 10) /* allocated per size: several spans */
+#define SPARSE_REUSED 0xee
 
 static int sparse_keep(size_t i) { return i % 3 == 0 || i % 7 == 5; }
 
+/* Byte j of survivor i of size k: never SPARSE_REUSED, since j runs
+ * through consecutive values. */
 static unsigned char sparse_byte(size_t k, size_t i, size_t j) {
   return (unsigned char)(k * 31 + i * 7 + j + 1);
 }
@@ -250,6 +255,11 @@ static NOINLINE unsigned char *sparse_object(size_t k, size_t i) {
   for (size_t j = 0; j < n; j++)
     p[j] = sparse_byte(k, i, j);
   return p;
+}
+
+static NOINLINE void sparse_reused(size_t k) {
+  size_t n = (k + 1) * 8 - 1;
+  memset(gc_alloc(n), SPARSE_REUSED, n);
 }
 
 /* keep[k][i] is object i of size k, or NULL for one left to die. */
@@ -268,7 +278,7 @@ static NOINLINE void sparse_fill(unsigned char ***keep) {
 static NOINLINE void sparse_reuse(void) {
   for (size_t k = 0; k < SPARSE_SIZES; k++)
     for (size_t i = 0; i < SPARSE_BYTES / ((k + 1) * 8); i++)
-      sparse_object(k, i + 1);
+      sparse_reused(k);
 }
 
 TEST(sparse_survivors_every_class) {
