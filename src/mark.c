@@ -363,40 +363,45 @@ static bool marker_poll(struct marker *m, size_t depth) {
   return false;
 }
 
-/* Empties m's stack.  Entries pass through a small ring before they are
- * scanned: an entry is prefetched when it enters and scanned PREFETCH_DEPTH
- * (or PREFETCH_DEPTH_SHARED) pops later, by which time its first line has
- * arrived (bdwgc's and Go's
- * mark loops hide memory latency the same way).  In the steady state each
- * step pops one entry into the ring and scans the one it displaces; an
- * empty slot has lo == 0, which no entry has.  An untagged entry is at most
- * SCAN_CHUNK long (push_slow, fgc_mark_root).  A marker that may share work
- * (m->poll) polls the others (marker_poll) once per turn of the ring, not
- * after every entry: polling reads shared counters, and on every entry it
- * cost a tenth of the loop's instructions. */
+/* Empties m's stack.  Entries pass through a small FIFO, the ring, before
+ * they are scanned: an entry is prefetched when it enters, and while the
+ * stack has entries the ring is kept full, so that each is scanned
+ * PREFETCH_DEPTH (or PREFETCH_DEPTH_SHARED) pops later, by which time its
+ * first line has arrived (bdwgc's and Go's mark loops hide memory latency
+ * the same way).  When the stack runs dry the ring's oldest entry is
+ * scanned at once: waiting would add nothing, and a linked list, which
+ * has one entry at a time, spent most of its mark in such waits.  An
+ * untagged entry is at most SCAN_CHUNK long (push_slow, fgc_mark_root).  A
+ * marker that may share work (m->poll) polls the others (marker_poll) once
+ * per turn of the ring, not after every entry: polling reads shared
+ * counters, and on every entry it cost a tenth of the loop's
+ * instructions. */
 NO_SANITIZE static void drain(struct marker *m) {
-  struct mark_entry ring[PREFETCH_DEPTH_SHARED] = {{0, 0}};
-  unsigned mask = (m->poll ? PREFETCH_DEPTH_SHARED : PREFETCH_DEPTH) - 1;
-  unsigned head = 0, queued = 0;
+  struct mark_entry ring[PREFETCH_DEPTH_SHARED];
+  unsigned depth = m->poll ? PREFETCH_DEPTH_SHARED : PREFETCH_DEPTH;
+  unsigned mask = depth - 1;
+  unsigned head = 0, queued = 0; /* the oldest entry, and how many */
   struct scan_regs r;
   scan_load(&r, m);
   for (;;) {
-    struct mark_entry in = {0, 0};
+    struct mark_entry e;
     if (r.top > r.bottom) {
-      in = r.stack[--r.top];
+      struct mark_entry in = r.stack[--r.top];
       __builtin_prefetch((void *)in.lo);
-      queued++;
+      if (queued < depth) {
+        ring[(head + queued++) & mask] = in;
+        continue;
+      }
+      e = ring[head];
+      ring[head] = in;
     } else {
       r.top = r.bottom = m->bottom = 0;
       if (queued == 0)
         break;
+      e = ring[head];
+      queued--;
     }
-    struct mark_entry e = ring[head];
-    ring[head] = in;
     head = (head + 1) & mask;
-    if (e.lo == 0)
-      continue;
-    queued--;
     if (likely(!(e.lo & TAG_MASK))) {
       scan_words(m, &r, e.lo, e.hi);
     } else if (e.lo & TAG_TYPED) {
