@@ -1,6 +1,7 @@
 /*
  * What every benchmark program shares: a monotonic clock, the number of
- * collections so far, peak RSS, and the name of the allocator measured.
+ * collections so far, peak RSS, the name of the allocator measured, and the
+ * machine probes' arguments.
  * Include it after the variant's own headers and VARIANT_NAME (each program
  * is built with exactly one of USE_FINALGC, USE_BOEHM, USE_MALLOC).
  */
@@ -8,6 +9,7 @@
 #define BENCH_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -55,6 +57,27 @@ static inline const char *allocator_name(void) {
 #else
   return VARIANT_NAME;
 #endif
+}
+
+/* The arguments "T [N]" of the machine probes (cpuscale, memscale): returns
+ * T, 1..64, and sets *n to N if it is given, which must be positive; exits
+ * with status 2 and a message on anything else. */
+static inline int probe_args(int argc, char **argv, const char *name,
+                             long *n) {
+  if (argc < 2 || argc > 3) {
+    fprintf(stderr, "usage: %s T [N]\n", name);
+    exit(2);
+  }
+  int threads = atoi(argv[1]);
+  if (threads < 1 || threads > 64) {
+    fprintf(stderr, "%s: T must be 1..64\n", name);
+    exit(2);
+  }
+  if (argc == 3 && (*n = atol(argv[2])) < 1) {
+    fprintf(stderr, "%s: N must be positive\n", name);
+    exit(2);
+  }
+  return threads;
 }
 
 #endif /* BENCH_H */

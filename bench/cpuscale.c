@@ -37,19 +37,7 @@ static void *spin(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: cpuscale T [N]\n");
-    return 2;
-  }
-  int threads = atoi(argv[1]);
-  if (threads < 1 || threads > 64) {
-    fprintf(stderr, "cpuscale: T must be 1..64\n");
-    return 2;
-  }
-  if (argc == 3 && (iterations = atol(argv[2])) < 1) {
-    fprintf(stderr, "cpuscale: N must be positive\n");
-    return 2;
-  }
+  int threads = probe_args(argc, argv, "cpuscale", &iterations);
   pthread_t t[64];
   uint64_t sink = 0;
   double t0 = now_ns();

@@ -53,19 +53,7 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: memscale T [N]\n");
-    return 2;
-  }
-  threads = atoi(argv[1]);
-  if (threads < 1 || threads > 64) {
-    fprintf(stderr, "memscale: T must be 1..64\n");
-    return 2;
-  }
-  if (argc == 3 && (passes = atol(argv[2])) < 1) {
-    fprintf(stderr, "memscale: N must be positive\n");
-    return 2;
-  }
+  threads = probe_args(argc, argv, "memscale", &passes);
   size_t bytes = PER_THREAD * (size_t)threads;
   buffer = aligned_alloc(PER_THREAD, bytes);
   if (!buffer) {
