@@ -151,7 +151,7 @@ sizeclasses:
 	build/mksizeclasses > src/sizeclasses.h
 
 check-format:
-	clang-format --dry-run -Werror include/*.h src/*.c src/*.h src/prim/*.c tests/*.c tests/*.h examples/*.c compat/include/*.h compat/include/gc/*.h
+	clang-format --dry-run -Werror include/*.h src/*.c src/*.h src/prim/*.c tests/*.c tests/*.h examples/*.c compat/include/*.h compat/include/gc/*.h bench/*.c bench/*.h
 
 clean:
 	rm -rf build

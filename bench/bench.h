@@ -62,8 +62,7 @@ static inline const char *allocator_name(void) {
 /* The arguments "T [N]" of the machine probes (cpuscale, memscale): returns
  * T, 1..64, and sets *n to N if it is given, which must be positive; exits
  * with status 2 and a message on anything else. */
-static inline int probe_args(int argc, char **argv, const char *name,
-                             long *n) {
+static inline int probe_args(int argc, char **argv, const char *name, long *n) {
   if (argc < 2 || argc > 3) {
     fprintf(stderr, "usage: %s T [N]\n", name);
     exit(2);
