@@ -369,8 +369,9 @@ static bool marker_poll(struct marker *m, size_t depth) {
  * PREFETCH_DEPTH (or PREFETCH_DEPTH_SHARED) pops later, by which time its
  * first line has arrived (bdwgc's and Go's mark loops hide memory latency
  * the same way).  When the stack runs dry the ring's oldest entry is
- * scanned at once: waiting would add nothing, and a linked list, which
- * has one entry at a time, spent most of its mark in such waits.  An
+ * scanned at once, and an entry that would be alone in the ring does not
+ * enter it: waiting would add nothing, and a linked list, which has one
+ * entry at a time, spent most of its mark in such waits.  An
  * untagged entry is at most SCAN_CHUNK long (push_slow, fgc_mark_root).  A
  * marker that may share work (m->poll) polls the others (marker_poll) once
  * per turn of the ring, not after every entry: polling reads shared
@@ -386,22 +387,27 @@ NO_SANITIZE static void drain(struct marker *m) {
   for (;;) {
     struct mark_entry e;
     if (r.top > r.bottom) {
-      struct mark_entry in = r.stack[--r.top];
-      __builtin_prefetch((void *)in.lo);
-      if (queued < depth) {
-        ring[(head + queued++) & mask] = in;
+      entry_bits in = *(const entry_bits *)&r.stack[--r.top];
+      __builtin_prefetch((void *)in[0]);
+      if (likely(queued == depth)) {
+        e = ring[head];
+        *(entry_bits *)&ring[head] = in;
+        head = (head + 1) & mask;
+      } else if (queued == 0 && r.top == r.bottom) {
+        e = r.stack[r.top]; /* it would come straight back out of the ring */
+        head = (head + 1) & mask; /* the ring is empty: only polls count it */
+      } else {
+        *(entry_bits *)&ring[(head + queued++) & mask] = in;
         continue;
       }
-      e = ring[head];
-      ring[head] = in;
     } else {
       r.top = r.bottom = m->bottom = 0;
       if (queued == 0)
         break;
       e = ring[head];
       queued--;
+      head = (head + 1) & mask;
     }
-    head = (head + 1) & mask;
     if (likely(!(e.lo & TAG_MASK))) {
       scan_words(m, &r, e.lo, e.hi);
     } else if (e.lo & TAG_TYPED) {
