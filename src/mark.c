@@ -392,10 +392,8 @@ NO_SANITIZE static void drain(struct marker *m) {
       if (likely(queued == depth)) {
         e = ring[head];
         *(entry_bits *)&ring[head] = in;
-        head = (head + 1) & mask;
       } else if (queued == 0 && r.top == r.bottom) {
         e = r.stack[r.top]; /* it would come straight back out of the ring */
-        head = (head + 1) & mask; /* the ring is empty: only polls count it */
       } else {
         *(entry_bits *)&ring[(head + queued++) & mask] = in;
         continue;
@@ -406,8 +404,9 @@ NO_SANITIZE static void drain(struct marker *m) {
         break;
       e = ring[head];
       queued--;
-      head = (head + 1) & mask;
     }
+    /* One step per scanned entry (with an empty ring, only polls count). */
+    head = (head + 1) & mask;
     if (likely(!(e.lo & TAG_MASK))) {
       scan_words(m, &r, e.lo, e.hi);
     } else if (e.lo & TAG_TYPED) {
