@@ -83,6 +83,116 @@ TEST(builders_and_collectors) {
   CHECK(bad == 0);
 }
 
+/* Finalizers set by four threads while two others force collections.
+ * Each runs once, on the finalizer thread, only after its object was
+ * dropped, and finds intact the child its object reached: a finalizer set
+ * between two collections keeps its object's contents for the finalizer,
+ * as Go's rule for SetFinalizer during marking requires (here no
+ * finalizer can be set while a mark is under way: the setter is stopped
+ * or the collector waits for it).  One finalizer in 50 allocates an object
+ * and sets a finalizer on it in turn, which must run as well. */
+enum { SETTERS = 4, PER_SETTER = 4000, SECOND = SETTERS * PER_SETTER / 50 };
+enum { FIN_IDS = SETTERS * PER_SETTER + SECOND, HOLD = 64 };
+
+struct fin_obj {
+  struct node *child;
+  uint64_t id;
+  uint64_t check;
+};
+
+static uint32_t fin_runs[FIN_IDS];
+static uint8_t fin_held[FIN_IDS]; /* the setter still holds the object */
+static uint32_t fin_damaged, fin_early, fin_set_failed;
+
+static struct fin_obj *fin_obj(uint64_t id) {
+  struct fin_obj *o = gc_alloc(sizeof *o);
+  struct node *c = gc_alloc(sizeof *c);
+  if (!o || !c)
+    abort();
+  c->value = id;
+  c->check = id * 31 + 7;
+  o->child = c;
+  o->id = id;
+  o->check = id * 31 + 7;
+  return o;
+}
+
+static void fin_check(void *obj, void *arg) {
+  struct fin_obj *o = obj;
+  uint64_t id = (uintptr_t)arg;
+  if (o->id != id || o->check != id * 31 + 7 || !o->child ||
+      o->child->value != id || o->child->check != id * 31 + 7)
+    __atomic_add_fetch(&fin_damaged, 1, __ATOMIC_RELAXED);
+  if (__atomic_load_n(&fin_held[id], __ATOMIC_ACQUIRE))
+    __atomic_add_fetch(&fin_early, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&fin_runs[id], 1, __ATOMIC_RELAXED);
+  if (id < SETTERS * PER_SETTER && id % 50 == 0) {
+    uint64_t next = SETTERS * PER_SETTER + id / 50;
+    if (gc_set_finalizer(fin_obj(next), fin_check, (void *)(uintptr_t)next) !=
+        GC_OK)
+      __atomic_add_fetch(&fin_set_failed, 1, __ATOMIC_RELAXED);
+  }
+}
+
+/* Keeps the last HOLD objects it made on its stack, flagged as held until
+ * the moment it drops them. */
+static void *setter(void *arg) {
+  uint64_t first = (uintptr_t)arg * PER_SETTER;
+  struct fin_obj *held[HOLD] = {0};
+  __asm__ volatile("" : : "r"(held) : "memory");
+  for (uint64_t i = 0; i < PER_SETTER; i++) {
+    uint64_t id = first + i;
+    struct fin_obj *o = fin_obj(id);
+    __atomic_store_n(&fin_held[id], 1, __ATOMIC_RELEASE);
+    if (gc_set_finalizer(o, fin_check, (void *)(uintptr_t)id) != GC_OK)
+      __atomic_add_fetch(&fin_set_failed, 1, __ATOMIC_RELAXED);
+    struct fin_obj *old = held[i % HOLD];
+    if (old)
+      __atomic_store_n(&fin_held[old->id], 0, __ATOMIC_RELEASE);
+    held[i % HOLD] = o;
+    __asm__ volatile("" : : "r"(held) : "memory");
+  }
+  for (int k = 0; k < HOLD; k++) {
+    __atomic_store_n(&fin_held[held[k]->id], 0, __ATOMIC_RELEASE);
+    held[k] = NULL;
+  }
+  __asm__ volatile("" : : "r"(held) : "memory");
+  return NULL;
+}
+
+static int fin_ran(uint64_t lo, uint64_t hi) {
+  int n = 0;
+  for (uint64_t id = lo; id < hi; id++)
+    n += __atomic_load_n(&fin_runs[id], __ATOMIC_RELAXED) != 0;
+  return n;
+}
+
+TEST(finalizers_across_threads) {
+  enum { COLLECTORS = 2 };
+  pthread_t s[SETTERS], c[COLLECTORS];
+  stop_collecting = 0;
+  for (int i = 0; i < COLLECTORS; i++)
+    REQUIRE(gc_pthread_create(&c[i], NULL, collector, NULL) == 0);
+  for (int i = 0; i < SETTERS; i++)
+    REQUIRE(gc_pthread_create(&s[i], NULL, setter, (void *)(intptr_t)i) == 0);
+  for (int i = 0; i < SETTERS; i++)
+    pthread_join(s[i], NULL);
+  __atomic_store_n(&stop_collecting, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < COLLECTORS; i++)
+    pthread_join(c[i], NULL);
+  enum { FIRST = SETTERS * PER_SETTER };
+  CHECK(COLLECT_UNTIL(fin_ran(0, FIRST) >= FIRST * 9 / 10 &&
+                          fin_ran(FIRST, FIN_IDS) >= SECOND * 9 / 10,
+                      20));
+  int twice = 0;
+  for (int id = 0; id < FIN_IDS; id++)
+    twice += __atomic_load_n(&fin_runs[id], __ATOMIC_RELAXED) > 1;
+  CHECK(twice == 0);
+  CHECK(fin_damaged == 0);
+  CHECK(fin_early == 0);
+  CHECK(fin_set_failed == 0);
+}
+
 /* An object referenced only from another thread's stack (or registers)
  * survives the main thread's collections. */
 static volatile int phase;
@@ -472,6 +582,7 @@ int main(void) {
   /* First: later tests leave words behind that may keep its object. */
   RUN(weak_value_in_unregistered_thread_keeps_object);
   RUN(builders_and_collectors);
+  RUN(finalizers_across_threads);
   RUN(other_thread_stack_is_a_root);
   RUN(threads_come_and_go);
   RUN(blocking_read);
