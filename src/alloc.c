@@ -32,9 +32,11 @@
  *   - A cache's alloc[spc] is a swept span of class spc cached by no one
  *     else, or the empty sentinel (whose alloc_cache is 0, so the fast path
  *     falls through without a NULL test).
- *   - A slot on a cache's freed list has its mark bit set (the "freed"
- *     flag) and belongs to a swept span; the collector clears both the list
- *     and the flags before marking.
+ *   - A slot on a cache's freed list has its mark byte set (the "freed"
+ *     flag) and belongs to a swept span.  During a mark the flag makes the
+ *     slot look already marked, so a stale pointer neither scans nor keeps
+ *     it; the collector clears the list and the flags after marking, and
+ *     the sweep reclaims the slots.
  */
 #include <errno.h>
 #include <string.h>
