@@ -204,7 +204,9 @@ enum span_state { SPAN_FREE = 0, SPAN_IN_USE = 1 };
  *   SCAN_SLOW    mark it and queue it through the slow path: typed, or a
  *                large object longer than SCAN_CHUNK, scanned in chunks.
  * Never SCAN_NONE while objects live in an IN_USE span, and always
- * SCAN_NONE when the span is FREE. */
+ * SCAN_NONE when the span is FREE.  A SCAN_NONE span has nelems == 0, so
+ * the loop's slot-index check already rejects a pointer into it and the
+ * kind is read only for an object just marked. */
 enum scan_kind { SCAN_NONE = 0, SCAN_NOSCAN, SCAN_PLAIN, SCAN_SLOW };
 #define SCAN_CHUNK ((uintptr_t)128 << 10)
 
@@ -218,7 +220,7 @@ struct __attribute__((aligned(64))) span {
   size_t elemsize;      /* object slot size; npages*PAGE_SIZE when large */
   uint64_t alloc_cache; /* free-slot bits from freeindex on (see above) */
   uint32_t divmul;      /* slot index = (offset * divmul) >> 32; 0 if large */
-  uint32_t nelems;      /* slots in the span (1 when large) */
+  uint32_t nelems;      /* slots in the span (1 when large, 0 when FREE) */
   uint32_t freeindex;   /* slots below were all handed out */
   uint32_t alloc_count; /* allocated slots */
   uint32_t sweepgen;    /* see above */

@@ -236,9 +236,6 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     struct span *s = r->map[(w - r->arena) >> PAGE_SHIFT];
     if (!s)
       continue;
-    unsigned kind = s->scan_kind;
-    if (kind == SCAN_NONE)
-      continue;
     uint32_t i = span_object_index(s, w);
     if (i >= s->nelems)
       continue;
@@ -246,14 +243,13 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     if (*mark || !span_slot_allocated(s, i))
       continue;
     *mark = 1;
+    unsigned kind = s->scan_kind;
     size_t size = s->elemsize;
     r->marked += size;
-    if (kind == SCAN_NOSCAN)
-      continue;
     uintptr_t base = s->base + (uintptr_t)i * size;
     if (likely(kind == SCAN_PLAIN && r->top < r->cap)) {
       put_entry(&r->stack[r->top++], base, base + size);
-    } else {
+    } else if (kind != SCAN_NOSCAN) {
       scan_sync(r, m);
       push_slow(m, base, base + size, s->typed);
       scan_load(r, m);
