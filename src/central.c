@@ -84,6 +84,15 @@ static uint64_t packed_marks(const struct span *s, size_t w, uint32_t *live) {
   return bits;
 }
 
+/* The first slot whose bit is clear in the swept bitmap (nelems when the
+ * span is full: packed_marks leaves the bits past nelems clear). */
+static uint32_t first_free_slot(const uint64_t *marked, size_t words) {
+  for (size_t w = 0; w < words; w++)
+    if (~marked[w])
+      return (uint32_t)(w * 64 + (size_t)__builtin_ctzll(~marked[w]));
+  return (uint32_t)(words * 64);
+}
+
 /* Clears the slots that held objects until this sweep (allocated and not
  * marked), run by run, so that every free slot of a swept span is zero and
  * allocation never has to clear memory.  With clobberfree (Go's option of
@@ -161,7 +170,7 @@ static bool sweep_span(struct span *s) {
     __atomic_store_n(&s->alloc_bits[w], marked[w], __ATOMIC_RELAXED);
   }
   memset(s->marks, 0, s->nelems);
-  span_set_freeindex(s, 0);
+  span_set_freeindex(s, first_free_slot(marked, words));
   s->alloc_count = live;
   s->needzero = fgc_opt.clobberfree;
   fgc_span_refill_cache(s);
