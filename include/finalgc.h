@@ -348,12 +348,19 @@ GC_API int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
 
 /* pthread_join for threads made by gc_pthread_create.  While it waits, the
  * caller does not hold up collections (as in gc_do_blocking).  A joinable
- * thread's return value is kept alive from the moment start returns until
- * this call hands it over (or gc_pthread_detach drops it).  Joined with
- * plain pthread_join, a returned heap object stays alive until a new
- * thread gets the same thread id; one passed to pthread_exit is not kept
- * at all: return it from start instead. */
+ * thread's return value is kept alive from the moment start returns (or
+ * the thread calls gc_pthread_exit) until this call hands it over (or
+ * gc_pthread_detach drops it).  Joined with plain pthread_join, a returned
+ * heap object stays alive until a new thread gets the same thread id.  A
+ * value passed to plain pthread_exit is not kept at all: the C library
+ * holds it where the collector does not look. */
 GC_API int gc_pthread_join(pthread_t t, void **result);
+
+/* pthread_exit that keeps value alive until the thread is joined, as if
+ * start had returned it (for any joinable thread: one registered with
+ * gc_register_thread too, whose joiner should then use gc_pthread_join).
+ * Nothing is kept for a detached thread. */
+GC_API void gc_pthread_exit(void *value) __attribute__((noreturn));
 
 /* pthread_detach, which also drops the value the thread returned if it has
  * finished; one still running keeps its value, like a thread joined with

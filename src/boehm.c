@@ -760,7 +760,7 @@ int GC_pthread_detach(pthread_t t) { return gc_pthread_detach(t); }
 
 int GC_pthread_cancel(pthread_t t) { return pthread_cancel(t); }
 
-void GC_pthread_exit(void *result) { pthread_exit(result); }
+void GC_pthread_exit(void *result) { gc_pthread_exit(result); }
 
 int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset) {
   sigset_t fixed;

@@ -44,11 +44,12 @@ static struct gc_thread *threads;
 static struct fixalloc thread_records;
 static pthread_key_t thread_key;
 
-/* The value a joinable gc_pthread_create thread returned, kept alive until
- * gc_pthread_join hands it over: once the thread has exited, its stack is
- * no longer scanned and the value lives only in the C library's thread
- * descriptor, which the collector does not see (bdwgc keeps a thread's
- * status for the same reason).  A thread id is reused only after its
+/* The value a joinable thread returned from a gc_pthread_create start
+ * function or passed to gc_pthread_exit, kept alive until gc_pthread_join
+ * hands it over: once the thread has exited, its stack is no longer
+ * scanned and the value lives only in the C library's thread descriptor,
+ * which the collector does not see (bdwgc keeps a thread's status for the
+ * same reason).  A thread id is reused only after its
  * thread was joined or detached, so a record older than a new thread's
  * with the same id is dead: keep_result drops it, which bounds what plain
  * pthread_join leaves behind. */
@@ -381,6 +382,19 @@ static void *thread_start(void *p) {
   if (joinable && value)
     keep_result(value);
   return value;
+}
+
+void gc_pthread_exit(void *value) {
+  fgc_ensure_init();
+  pthread_attr_t attr;
+  int detach = PTHREAD_CREATE_DETACHED;
+  if (value && pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getdetachstate(&attr, &detach);
+    pthread_attr_destroy(&attr);
+  }
+  if (detach == PTHREAD_CREATE_JOINABLE)
+    keep_result(value);
+  pthread_exit(value);
 }
 
 static void *wait_started(void *p) {

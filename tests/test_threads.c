@@ -282,7 +282,9 @@ TEST(threads_come_and_go) {
 /* A thread's return value is the only reference to what it built from
  * the moment the thread exits until it is joined (its stack is gone, the
  * value sits in the C library's thread descriptor): collections in that
- * window keep it, and gc_pthread_join hands it over intact. */
+ * window keep it, and gc_pthread_join hands it over intact.  The same for
+ * a value passed to gc_pthread_exit, from a gc_pthread_create thread or
+ * from one that registered itself. */
 static pthread_key_t exit_key;
 static uint32_t exited;
 
@@ -292,18 +294,32 @@ static void note_exit(void *arg) {
 }
 
 static void *make_result(void *arg) {
-  (void)arg;
   pthread_setspecific(exit_key, &exited); /* note_exit runs as it exits */
   uint64_t next = 0;
-  return tree(8, &next);
+  void *result = tree(8, &next);
+  if (arg)
+    gc_pthread_exit(result);
+  return result;
+}
+
+static void *register_and_exit(void *arg) {
+  (void)arg;
+  if (gc_register_thread() != GC_OK)
+    return NULL;
+  make_result(&exited);
+  return NULL;
 }
 
 TEST(returned_value_kept_until_join) {
   REQUIRE(pthread_key_create(&exit_key, note_exit) == 0);
-  for (int i = 0; i < 10; i++) {
+  for (int i = 0; i < 15; i++) {
     pthread_t t;
     __atomic_store_n(&exited, 0, __ATOMIC_RELAXED);
-    REQUIRE(gc_pthread_create(&t, NULL, make_result, NULL) == 0);
+    if (i % 3 == 2)
+      REQUIRE(pthread_create(&t, NULL, register_and_exit, NULL) == 0);
+    else
+      REQUIRE(gc_pthread_create(&t, NULL, make_result,
+                                i % 3 ? &exited : NULL) == 0);
     while (!__atomic_load_n(&exited, __ATOMIC_ACQUIRE))
       usleep(100);
     usleep(1000); /* its own unregistration runs about now */
@@ -311,9 +327,41 @@ TEST(returned_value_kept_until_join) {
     void *v = NULL;
     REQUIRE(gc_pthread_join(t, &v) == 0);
     uint64_t count = 0;
-    CHECK(tree_ok(v, &count) && count == 511);
+    CHECK(v && tree_ok(v, &count) && count == 511);
   }
   pthread_key_delete(exit_key);
+}
+
+/* A detached thread has no joiner: gc_pthread_exit keeps nothing for it. */
+enum { DETACHED_EXITS = 20 };
+static gc_weak *detached_weak[DETACHED_EXITS];
+static uint32_t detached_done;
+
+static void *exit_detached(void *arg) {
+  uint64_t *o = gc_alloc(4 * sizeof *o);
+  detached_weak[(intptr_t)arg] = gc_weak_make(o);
+  __atomic_add_fetch(&detached_done, 1, __ATOMIC_RELEASE);
+  gc_pthread_exit(o);
+}
+
+TEST(detached_exit_value_not_kept) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  for (intptr_t i = 0; i < DETACHED_EXITS; i++) {
+    pthread_t t;
+    REQUIRE(gc_pthread_create(&t, &attr, exit_detached, (void *)i) == 0);
+  }
+  pthread_attr_destroy(&attr);
+  while (__atomic_load_n(&detached_done, __ATOMIC_ACQUIRE) < DETACHED_EXITS)
+    usleep(100);
+  usleep(20000); /* the threads finish exiting */
+  scrub_stack();
+  collect_and_wait(2);
+  int cleared = 0;
+  for (int i = 0; i < DETACHED_EXITS; i++)
+    cleared += gc_weak_value(detached_weak[i]) == NULL;
+  CHECK(cleared >= DETACHED_EXITS * 9 / 10);
 }
 
 /* A thread blocked in read() inside gc_do_blocking does not hold up
@@ -596,6 +644,7 @@ int main(void) {
   RUN(blocking_read);
   RUN(foreign_threads);
   RUN(returned_value_kept_until_join);
+  RUN(detached_exit_value_not_kept);
   RUN(unregistered_lookups_during_collections);
   RUN(unregistered_cleanup_stops_during_collections);
   return test_summary();
