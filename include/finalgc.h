@@ -351,7 +351,8 @@ GC_API int gc_pthread_create(pthread_t *t, const pthread_attr_t *attr,
  * thread's return value is kept alive from the moment start returns (or
  * the thread calls gc_pthread_exit) until this call hands it over (or
  * gc_pthread_detach drops it).  Joined with plain pthread_join, a returned
- * heap object stays alive until a new thread gets the same thread id.  A
+ * heap object stays alive until a new thread with the same thread id ends
+ * with a value of its own kept in turn (at most one value per id).  A
  * value passed to plain pthread_exit is not kept at all: the C library
  * holds it where the collector does not look. */
 GC_API int gc_pthread_join(pthread_t t, void **result);
@@ -364,7 +365,7 @@ GC_API void gc_pthread_exit(void *value) __attribute__((noreturn));
 
 /* pthread_detach, which also drops the value the thread returned if it has
  * finished; one still running keeps its value, like a thread joined with
- * plain pthread_join, until a new thread gets the same id. */
+ * plain pthread_join. */
 GC_API int gc_pthread_detach(pthread_t t);
 
 /* Registers the calling thread (a thread finalgc did not create), if it is
