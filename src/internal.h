@@ -178,15 +178,15 @@ static inline void fgc_unlock(fgc_mutex *m) {
  *   alloc_count == number of allocated slots
  *
  * Sweeping makes the marks the new allocation state: alloc_bits becomes the
- * marks packed into bits, the marks are cleared, freeindex goes to the first
- * free slot (not to 0, as in Go: the mark loop then finds a dense span's
- * objects allocated from freeindex alone, without loading a word of alloc_bits
- * for each). Between collections, a swept span's marks are all clear except for
- * slots released by gc_free that wait on a thread's freed list: the mark says
- * "freed", which catches a second gc_free of the same slot.  During a mark
- * the same byte makes a freed slot look already marked, so a stale pointer
- * neither scans nor keeps it; it is cleared after the mark and the sweep
- * reclaims the slot.
+ * marks packed into bits, the marks are cleared, and freeindex goes to the
+ * first free slot (Go's sweep resets it to 0; here the mark loop then finds
+ * a dense span's objects allocated from freeindex alone, without loading a
+ * word of alloc_bits for each).  Between collections, a swept span's marks
+ * are all clear except for slots released by gc_free that wait on a
+ * thread's freed list: the mark says "freed", which catches a second
+ * gc_free of the same slot.  During a mark the same byte makes a freed
+ * slot look already marked, so a stale pointer neither scans nor keeps it;
+ * it is cleared after the mark and the sweep reclaims the slot.
  *
  * Sweep generations (Go's sweepgen): the heap's sweepgen rises by 2 at
  * every collection.  A span with sweepgen == heap.sweepgen - 2 still needs

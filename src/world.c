@@ -49,10 +49,10 @@ static pthread_key_t thread_key;
  * hands it over: once the thread has exited, its stack is no longer
  * scanned and the value lives only in the C library's thread descriptor,
  * which the collector does not see (bdwgc keeps a thread's status for the
- * same reason).  A thread id is reused only after its
- * thread was joined or detached, so a record older than a new thread's
- * with the same id is dead: keep_result drops it, which bounds what plain
- * pthread_join leaves behind. */
+ * same reason).  A thread id is reused only after its thread was joined or
+ * detached, so a record older than a new thread's with the same id is
+ * dead: keep_result drops it, which bounds what plain pthread_join leaves
+ * behind. */
 struct thread_result {
   pthread_t id;
   void *value;
