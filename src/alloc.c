@@ -438,7 +438,7 @@ static struct span *find_object_critical(uintptr_t p, uint32_t *index) {
       return NULL;
   }
   uint32_t i = span_object_index(s, p);
-  if (i >= s->nelems || !span_slot_allocated(s, i) || mark_get(s, i))
+  if (!span_slot_is_object(s, i) || mark_get(s, i))
     return NULL;
   *index = i;
   return s;

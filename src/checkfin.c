@@ -61,7 +61,7 @@ static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target) {
       if (!s || s->state != SPAN_IN_USE)
         continue;
       uint32_t i = span_object_index(s, w);
-      if (i >= s->nelems || !span_slot_allocated(s, i))
+      if (!span_slot_is_object(s, i))
         continue;
       uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
       if (base == target)

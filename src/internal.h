@@ -174,7 +174,7 @@ static inline void fgc_unlock(fgc_mutex *m) {
  * next free slot in alloc_cache, the complement of the alloc_bits word that
  * holds freeindex, shifted so that bit 0 is slot freeindex.
  *
- *   0 <= freeindex <= nelems
+ *   0 <= freeindex <= nelems   (so nelems == 0 means freeindex == 0)
  *   alloc_count == number of allocated slots
  *
  * Sweeping makes the marks the new allocation state: alloc_bits becomes the
@@ -207,8 +207,8 @@ enum span_state { SPAN_FREE = 0, SPAN_IN_USE = 1 };
  *                large object longer than SCAN_CHUNK, scanned in chunks.
  * Never SCAN_NONE while objects live in an IN_USE span, and always
  * SCAN_NONE when the span is FREE.  A SCAN_NONE span has nelems == 0, so
- * the loop's slot-index check already rejects a pointer into it and the
- * kind is read only for an object just marked. */
+ * the loop's slot check (span_slot_is_object) already rejects a pointer
+ * into it and the kind is read only for an object just marked. */
 enum scan_kind { SCAN_NONE = 0, SCAN_NOSCAN, SCAN_PLAIN, SCAN_SLOW };
 #define SCAN_CHUNK ((uintptr_t)128 << 10)
 
@@ -269,8 +269,6 @@ static inline void bit_clear(uint64_t *bits, uint32_t i) {
   bits[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
-/* A slot holds an object handed out by the allocator (freed by sweeping
- * only).  Valid for swept spans; the caller knows the span is swept. */
 /* Threads other than the span's owner read freeindex and alloc_bits (in
  * gc_base, say) while the owner allocates or a sweeper sweeps: such reads
  * and the writes they race with are relaxed atomics.  freeindex only grows
@@ -280,11 +278,19 @@ static inline void span_set_freeindex(struct span *s, uint32_t v) {
   __atomic_store_n(&s->freeindex, v, __ATOMIC_RELAXED);
 }
 
-static inline bool span_slot_allocated(const struct span *s, uint32_t i) {
+/* Whether slot index i (span_object_index of some address in the span)
+ * holds an object handed out by the allocator (freed by sweeping only):
+ * a slot past nelems is tail waste, and a span with no slots (FREE, or not
+ * yet initialized) has none.  Valid for swept spans; the caller knows the
+ * span is swept.  Slots below freeindex are allocated, and freeindex <=
+ * nelems, so one test admits most objects: the mark loop runs it on every
+ * pointer. */
+static inline bool span_slot_is_object(const struct span *s, uint32_t i) {
   return i < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
-         ((__atomic_load_n(&s->alloc_bits[i / 64], __ATOMIC_RELAXED) >>
-           (i % 64)) &
-          1);
+         (i < s->nelems &&
+          ((__atomic_load_n(&s->alloc_bits[i / 64], __ATOMIC_RELAXED) >>
+            (i % 64)) &
+           1));
 }
 
 static inline bool span_is_large(const struct span *s) { return s->spc == 0; }

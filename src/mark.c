@@ -87,12 +87,14 @@ struct packet {
 };
 
 /* A marker's stack is a deque: it pushes and pops at top, and gives its
- * oldest entries away from bottom.  Entries are [bottom, top).  Each
+ * oldest entries away from bottom.  Entries are [bottom, top), within
+ * [stack, end); all four are pointers, which the mark loop uses as they
+ * are (an index costs it a shift and an add on every push and pop).  Each
  * marker's record has cache lines of its own: markers update theirs on
  * every object, and sharing a line would make them take turns. */
 struct __attribute__((aligned(128))) marker {
-  struct mark_entry *stack;
-  size_t bottom, top, cap;
+  struct mark_entry *stack, *end;
+  struct mark_entry *bottom, *top;
   size_t marked_bytes;
   bool overflowed;
   bool poll;     /* may share: call marker_poll once per turn of drain's
@@ -119,10 +121,9 @@ static uint32_t mark_gen;     /* bumped to start helpers on a mark */
 static uint32_t helpers_busy; /* helpers still in the current mark */
 
 void fgc_mark_init(void) {
-  for (int i = 0; i < GC_MAX_MARKERS; i++) {
-    markers[i].stack = NULL;
-    markers[i].cap = 0;
-  }
+  for (int i = 0; i < GC_MAX_MARKERS; i++)
+    markers[i].stack = markers[i].end = markers[i].bottom = markers[i].top =
+        NULL;
 }
 
 static void pool_acquire(void) {
@@ -138,52 +139,52 @@ static void pool_release(void) {
 /* Makes room at the top: by sliding the entries down over the space given
  * away at the bottom, or by doubling. */
 static bool grow_stack(struct marker *m) {
-  if (m->bottom > m->cap / 2) {
-    memmove(m->stack, m->stack + m->bottom,
-            (m->top - m->bottom) * sizeof *m->stack);
-    m->top -= m->bottom;
-    m->bottom = 0;
+  size_t cap = (size_t)(m->end - m->stack),
+         depth = (size_t)(m->top - m->bottom);
+  if ((size_t)(m->bottom - m->stack) > cap / 2) {
+    memmove(m->stack, m->bottom, depth * sizeof *m->stack);
+    m->bottom = m->stack;
+    m->top = m->stack + depth;
     return true;
   }
-  size_t ncap = m->cap ? m->cap * 2 : MARK_STACK_INITIAL;
-  if (ncap > fgc_opt.mark_stack_max && m->cap)
+  size_t ncap = cap ? cap * 2 : MARK_STACK_INITIAL;
+  if (ncap > fgc_opt.mark_stack_max && cap)
     return false;
   struct mark_entry *n = fgc_sysalloc(ncap * sizeof *n);
   if (!n)
     return false;
   if (m->stack) {
-    memcpy(n, m->stack + m->bottom, (m->top - m->bottom) * sizeof *n);
-    fgc_sysfree(m->stack, m->cap * sizeof *m->stack);
+    memcpy(n, m->bottom, depth * sizeof *n);
+    fgc_sysfree(m->stack, cap * sizeof *m->stack);
   }
-  m->top -= m->bottom;
-  m->bottom = 0;
-  m->stack = n;
-  m->cap = ncap;
+  m->stack = m->bottom = n;
+  m->top = n + depth;
+  m->end = n + ncap;
   return true;
 }
 
 static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
-  if (unlikely(m->top == m->cap) && !grow_stack(m)) {
+  if (unlikely(m->top == m->end) && !grow_stack(m)) {
     m->overflowed = true;
     return;
   }
-  put_entry(&m->stack[m->top++], lo, hi);
+  put_entry(m->top++, lo, hi);
 }
 
 /* What the scan loop keeps in registers: the heap's bounds and page map,
  * which do not change while the world is stopped, and the marker's stack
- * (its base, top and capacity).  A mark is a byte store, which the
- * compiler must assume aliases the marker's record, so these live in a local
- * copy and go back to the record (scan_sync) before anything else looks at it.
- * The stack's bottom stays in the record: drain reads it once per entry,
- * and as a register it pushed the capacity and the stack's base out to
- * memory, to be reloaded on every push.
+ * top and end.  A mark is a byte store, which the compiler must assume
+ * aliases the marker's record, so these live in a local copy and go back
+ * to the record (scan_sync) before anything else looks at it.  The stack's
+ * bottom stays in the record: drain reads it once per entry, and as a
+ * register it pushed the stack's end out to memory, to be reloaded on
+ * every push.
  */
 struct scan_regs {
   uintptr_t arena, arena_len;
   struct span **map;
-  struct mark_entry *stack;
-  size_t top, cap, marked;
+  struct mark_entry *top, *end;
+  size_t marked;
 };
 
 static inline __attribute__((always_inline)) void
@@ -192,9 +193,8 @@ scan_load(struct scan_regs *r, const struct marker *m) {
   r->arena = h->arena_lo;
   r->arena_len = h->arena_used - h->arena_lo;
   r->map = h->page_map;
-  r->stack = m->stack;
   r->top = m->top;
-  r->cap = m->cap;
+  r->end = m->end;
   r->marked = 0;
 }
 
@@ -239,18 +239,18 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     if (!s)
       continue;
     uint32_t i = span_object_index(s, w);
-    if (i >= s->nelems)
+    if (unlikely(!span_slot_is_object(s, i)))
       continue;
     uint8_t *mark = &s->marks[i];
-    if (*mark || !span_slot_allocated(s, i))
+    if (*mark)
       continue;
     *mark = 1;
     unsigned kind = s->scan_kind;
     size_t size = s->elemsize;
     r->marked += size;
     uintptr_t base = s->base + (uintptr_t)i * size;
-    if (likely(kind == SCAN_PLAIN && r->top < r->cap)) {
-      put_entry(&r->stack[r->top++], base, base + size);
+    if (likely(kind == SCAN_PLAIN && r->top < r->end)) {
+      put_entry(r->top++, base, base + size);
     } else if (kind != SCAN_NOSCAN) {
       scan_sync(r, m);
       push_slow(m, base, base + size, s->typed);
@@ -335,10 +335,10 @@ static void share(struct marker *m) {
   pool_release();
   if (!p && !(p = fgc_sysalloc(sizeof *p)))
     return;
-  size_t depth = m->top - m->bottom;
+  size_t depth = (size_t)(m->top - m->bottom);
   size_t n = depth / 2 < PACKET_ENTRIES ? depth / 2 : PACKET_ENTRIES;
   p->n = n;
-  memcpy(p->e, m->stack + m->bottom, n * sizeof *m->stack);
+  memcpy(p->e, m->bottom, n * sizeof *m->bottom);
   m->bottom += n;
   pool_acquire();
   p->next = pool_full;
@@ -385,19 +385,19 @@ drain_ring(struct marker *m, const unsigned depth, const bool poll) {
   for (;;) {
     struct mark_entry e;
     if (r.top > m->bottom) {
-      entry_bits in = *(const entry_bits *)&r.stack[--r.top];
+      entry_bits in = *(const entry_bits *)--r.top;
       __builtin_prefetch((void *)in[0]);
       if (likely(queued == depth)) {
         e = ring[head];
         *(entry_bits *)&ring[head] = in;
       } else if (queued == 0 && r.top == m->bottom) {
-        e = r.stack[r.top]; /* it would come straight back out of the ring */
+        e = *r.top; /* it would come straight back out of the ring */
       } else {
         *(entry_bits *)&ring[(head + queued++) & mask] = in;
         continue;
       }
     } else {
-      r.top = m->bottom = 0;
+      r.top = m->bottom = m->stack;
       if (queued == 0)
         break;
       e = ring[head];
@@ -418,7 +418,7 @@ drain_ring(struct marker *m, const unsigned depth, const bool poll) {
       scan_load(&r, m);
       scan_words(m, &r, lo, lo + SCAN_CHUNK);
     }
-    if (poll && head == 0 && marker_poll(m, r.top - m->bottom)) {
+    if (poll && head == 0 && marker_poll(m, (size_t)(r.top - m->bottom))) {
       scan_sync(&r, m);
       share(m);
       scan_load(&r, m);

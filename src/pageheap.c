@@ -241,6 +241,7 @@ static void free_list_remove(struct span *s) {
 static void insert_free(struct span *s) {
   s->scan_kind = SCAN_NONE;
   s->nelems = 0;
+  span_set_freeindex(s, 0);
   __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   free_list_push(s);
 }
@@ -399,6 +400,7 @@ void fgc_pageheap_free(struct span *s) {
   fgc_poison((void *)s->base, s->npages * PAGE_SIZE);
   s->scan_kind = SCAN_NONE;
   s->nelems = 0;
+  span_set_freeindex(s, 0);
   __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   s->spc = 0;
   s->needzero = true;
