@@ -25,7 +25,10 @@
 # finalgc's finalizer figure from finbench under it: there is no Go
 # column, as runtime.AddCleanup and package weak need Go 1.24+), weak
 # pointer creation and reads (one row per operation), against bdwgc's
-# disappearing links; pause as pause-finalgc and -bdwgc; cpuscale-cpu and
+# disappearing links; pause as pause-finalgc and -bdwgc; cpuskew-cpu, run
+# before mtalloc and again before pause, times one thread pinned to each
+# CPU in turn (a CPU slower than the other slows every 2-thread and
+# 2-marker figure); cpuscale-cpu and
 # memscale-mem, no allocator at all, give the machine's own 2-thread
 # speedups just before mtalloc, to read its speedup column against: on
 # pure arithmetic (a second CPU that is a hyperthread, or shared with
@@ -63,7 +66,7 @@ while [ $# -gt 0 ]; do
     --large) large=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -438,6 +441,35 @@ run_bench weak-value weakbench op_ns ns/op \
 speedup=yes
 compare="finalgc-gch bdwgc"
 
+# cpuskew: the same one-thread loop of branches and arithmetic, pinned to
+# each CPU this process may use (at most 8) in turn.  When one CPU runs it
+# slower than the others (on this project's virtual machine, a vCPU whose
+# physical core is shared with a busy guest), a run that gives two threads
+# or two markers the same work ends when that CPU does: read the 2-thread
+# and 2-marker speedups below against it.
+cpus=$(awk '/^Cpus_allowed_list/ {
+  n = split($2, r, ",")
+  for (i = 1; i <= n && k < 8; i++) {
+    m = split(r[i], b, "-"); if (m == 1) b[2] = b[1]
+    for (c = b[1]; c <= b[2] && k < 8; c++) { printf "%d ", c; k++ }
+  }}' /proc/self/status)
+skew_probe() {
+  runs=$mt_runs
+  variants="cpu"
+  bases=""
+  compare=""
+  params=${cpus:-0}
+  pname="cpu"
+  extra=""
+  speedup=no
+  run_bench "cpuskew$1" cpuskew ns_per_iter ns/iter \
+    "cpuskew (one thread pinned to each CPU in turn: the same loop of learnable branches and additions, no memory)" \
+    "100M iterations per run; a CPU slower than the others slows every 2-thread and 2-marker figure${2:+ $2}" \
+    100000000
+  speedup=yes
+}
+skew_probe "" "of the next tables"
+
 # cpuscale and memscale: how much faster 2 threads of pure arithmetic, and
 # of memory writes interleaved like two threads' spans, go than 1 on this
 # machine right now, to read mtalloc's speedup column against.
@@ -473,6 +505,7 @@ run_bench mtalloc mtalloc ns_per_alloc ns/alloc \
 
 # pause: full collections of a big live tree with 1 and 2 markers.
 # (No finalgc-gch variant: see the Makefile.)
+skew_probe -pause "of the pause table, run next"
 runs=$pause_runs
 variants="finalgc bdwgc"
 compare=""
