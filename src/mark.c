@@ -176,9 +176,9 @@ static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
  * top and end.  A mark is a byte store, which the compiler must assume
  * aliases the marker's record, so these live in a local copy and go back
  * to the record (scan_sync) before anything else looks at it.  The stack's
- * bottom stays in the record: drain reads it once per entry, and as a
- * register it pushed the stack's end out to memory, to be reloaded on
- * every push.
+ * bottom stays in the record, read by drain once per entry: the scan loop
+ * has no register to spare for it (as a register, it once pushed the
+ * stack's capacity and base out to memory, to be reloaded on every push).
  */
 struct scan_regs {
   uintptr_t arena, arena_len;
