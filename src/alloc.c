@@ -538,7 +538,8 @@ int gc_free(void *ptr) {
     fgc_critical_leave();
     return free_large(s);
   }
-  if (err != GC_OK || __atomic_exchange_n(&s->marks[i], 1, __ATOMIC_RELAXED)) {
+  if (err != GC_OK ||
+      __atomic_exchange_n(&s->marks[i], MARK_FREED, __ATOMIC_RELAXED)) {
     fgc_critical_leave();
     return err != GC_OK ? err : GC_ERR_FREED;
   }

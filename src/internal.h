@@ -164,11 +164,13 @@ static inline void fgc_unlock(fgc_mutex *m) {
  * Small-object spans allocate with a bitmap, as Go's do, and mark with
  * bytes, as bdwgc's parallel marker does:
  *   alloc_bits  slot i is allocated if i < freeindex or bit i is set;
- *   marks       marks[i] is set by the collector on every slot it reaches;
- *               a mark byte is 0 or 1 (sweeping reads eight at a time).
+ *   marks       marks[i] is set to MARK_LIVE by the collector on every
+ *               slot it reaches; a mark byte is 0, MARK_LIVE or
+ *               MARK_FREED (below), and only 0 or MARK_LIVE when sweeping
+ *               reads it (eight at a time).
  * A mark byte is set with a plain store: markers racing on one slot both
- * store 1 (and may both scan it, which is harmless), where racing on a word
- * of bits would need an atomic instruction per object.
+ * store MARK_LIVE (and may both scan it, which is harmless), where racing
+ * on a word of bits would need an atomic instruction per object.
  *
  * The slots below freeindex were all handed out; the allocator finds the
  * next free slot in alloc_cache, the complement of the alloc_bits word that
@@ -183,10 +185,12 @@ static inline void fgc_unlock(fgc_mutex *m) {
  * a dense span's objects allocated from freeindex alone, without loading a
  * word of alloc_bits for each).  Between collections, a swept span's marks
  * are all clear except for slots released by gc_free that wait on a
- * thread's freed list: the mark says "freed", which catches a second
+ * thread's freed list: their mark is MARK_FREED, which catches a second
  * gc_free of the same slot.  During a mark the same byte makes a freed
- * slot look already marked, so a stale pointer neither scans nor keeps it;
- * it is cleared after the mark and the sweep reclaims the slot.
+ * slot look already marked, so a stale pointer neither scans nor keeps it,
+ * and the rescan after a mark-stack overflow, which scans MARK_LIVE slots
+ * only, skips its contents (clobbered, or a dead layout); it is cleared
+ * after the mark and the sweep reclaims the slot.
  *
  * Sweep generations (Go's sweepgen): the heap's sweepgen rises by 2 at
  * every collection.  A span with sweepgen == heap.sweepgen - 2 still needs
@@ -261,6 +265,8 @@ static inline bool bit_get(const uint64_t *bits, uint32_t i) {
 static inline void bit_set(uint64_t *bits, uint32_t i) {
   bits[i / 64] |= (uint64_t)1 << (i % 64);
 }
+enum { MARK_LIVE = 1, MARK_FREED = 2 }; /* mark byte values; see above */
+
 static inline bool mark_get(const struct span *s, uint32_t i) {
   return __atomic_load_n(&s->marks[i], __ATOMIC_RELAXED) != 0;
 }

@@ -31,9 +31,11 @@
  * Overflow.  When a stack cannot grow (or reaches the markstackmax option)
  * the marker records an overflow and carries on: the object is marked but
  * not scanned.  Afterwards one marker rescans every marked object of the
- * heap until a pass ends without overflow.  Large objects and roots are
- * scanned in chunks of at most SCAN_CHUNK bytes, so that one huge array is
- * shared out.
+ * heap until a pass ends without overflow.  A root range is no object to
+ * rescan, so one that finds the stack full is scanned at once instead
+ * (push_or_scan), and so is a shared packet's entry, which may be a root.
+ * Large objects and roots are scanned in chunks of at most SCAN_CHUNK
+ * bytes, so that one huge array is shared out.
  */
 #include <string.h>
 
@@ -137,7 +139,8 @@ static void pool_release(void) {
 }
 
 /* Makes room at the top: by sliding the entries down over the space given
- * away at the bottom, or by doubling. */
+ * away at the bottom, or by doubling, up to the markstackmax option's
+ * number of entries. */
 static bool grow_stack(struct marker *m) {
   size_t cap = (size_t)(m->end - m->stack),
          depth = (size_t)(m->top - m->bottom);
@@ -147,9 +150,13 @@ static bool grow_stack(struct marker *m) {
     m->top = m->stack + depth;
     return true;
   }
+  size_t max = fgc_opt.mark_stack_max ? fgc_opt.mark_stack_max : 1;
   size_t ncap = cap ? cap * 2 : MARK_STACK_INITIAL;
-  if (ncap > fgc_opt.mark_stack_max && cap)
-    return false;
+  if (ncap > max) {
+    if (cap >= max)
+      return false;
+    ncap = max;
+  }
   struct mark_entry *n = fgc_sysalloc(ncap * sizeof *n);
   if (!n)
     return false;
@@ -163,12 +170,19 @@ static bool grow_stack(struct marker *m) {
   return true;
 }
 
-static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
-  if (unlikely(m->top == m->end) && !grow_stack(m)) {
-    m->overflowed = true;
-    return;
-  }
+/* Pushes an entry; false if the stack is full and cannot grow. */
+static inline bool try_push(struct marker *m, uintptr_t lo, uintptr_t hi) {
+  if (unlikely(m->top == m->end) && !grow_stack(m))
+    return false;
   put_entry(m->top++, lo, hi);
+  return true;
+}
+
+/* Pushes a grey object's entry, or records an overflow: the object is
+ * marked, so rescan_marked finds it again. */
+static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi) {
+  if (!try_push(m, lo, hi))
+    m->overflowed = true;
 }
 
 /* What the scan loop keeps in registers: the heap's bounds and page map,
@@ -244,7 +258,7 @@ scan_words(struct marker *m, struct scan_regs *r, uintptr_t lo, uintptr_t hi) {
     uint8_t *mark = &s->marks[i];
     if (*mark)
       continue;
-    *mark = 1;
+    *mark = MARK_LIVE;
     unsigned kind = s->scan_kind;
     size_t size = s->elemsize;
     r->marked += size;
@@ -287,6 +301,19 @@ static void scan_typed(struct marker *m, uintptr_t base, uintptr_t hi) {
   }
 }
 
+/* Pushes an entry that may be a root, or, if the stack is full, scans an
+ * untagged one (a root or a small object) at once: a root is no object,
+ * and rescan_marked would not find it again.  A tagged entry is a marked
+ * object, which it does find. */
+static void push_or_scan(struct marker *m, uintptr_t lo, uintptr_t hi) {
+  if (try_push(m, lo, hi))
+    return;
+  if (lo & TAG_MASK)
+    m->overflowed = true;
+  else
+    scan(m, lo, hi);
+}
+
 /* Scans an object, as its span's kind says: for a collector pass that
  * looks at one object's contents (finalizers, overflow recovery). */
 void fgc_mark_object_contents(const struct span *s, uintptr_t base) {
@@ -308,12 +335,10 @@ void fgc_mark_range(uintptr_t lo, uintptr_t hi) { scan(&markers[0], lo, hi); }
 void fgc_mark_root(uintptr_t lo, uintptr_t hi) {
   lo = (lo + WORD_SIZE - 1) & ~(WORD_SIZE - 1);
   hi &= ~(WORD_SIZE - 1);
-  if (hi <= lo)
-    return;
-  for (; hi - lo > SCAN_CHUNK; lo += SCAN_CHUNK)
-    push(&markers[0], lo, lo + SCAN_CHUNK);
-  if (lo < hi)
-    push(&markers[0], lo, hi);
+  for (uintptr_t end; lo < hi; lo = end) {
+    end = hi - lo > SCAN_CHUNK ? lo + SCAN_CHUNK : hi;
+    push_or_scan(&markers[0], lo, end);
+  }
 }
 
 /* Whether a marker with depth entries on its stack should give some away:
@@ -448,7 +473,7 @@ static bool get_work(struct marker *m) {
       __atomic_sub_fetch(&pool_count, 1, __ATOMIC_RELAXED);
       pool_release();
       for (uint64_t i = 0; i < p->n; i++)
-        push(m, p->e[i].lo, p->e[i].hi);
+        push_or_scan(m, p->e[i].lo, p->e[i].hi);
       pool_acquire();
       p->next = pool_empty;
       pool_empty = p;
@@ -535,7 +560,7 @@ static void rescan_marked(struct marker *m) {
     if (s->state != SPAN_IN_USE || s->noscan)
       continue;
     for (uint32_t i = 0; i < s->nelems; i++) {
-      if (!s->marks[i])
+      if (s->marks[i] != MARK_LIVE)
         continue;
       uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
       if (s->typed)

@@ -477,7 +477,7 @@ static void process_object(struct process_state *st, struct span *s,
       fin = (struct special_finalizer *)sp;
   bool held = false;
   if (fin && fin->s.mode != FIN_UNREACHABLE) {
-    s->marks[index] = 1;
+    s->marks[index] = MARK_LIVE;
     st->resurrected += s->elemsize;
     st->rescan |= fin->s.mode == FIN_NO_ORDER;
   }
@@ -580,7 +580,7 @@ size_t fgc_specials_process(void) {
     } else if (d->s->marks[d->index]) {
       fgc_special_add(d->s, &d->f->s, false);
     } else {
-      d->s->marks[d->index] = 1;
+      d->s->marks[d->index] = MARK_LIVE;
       marked += d->s->elemsize;
       fgc_finq_push(d->f, (void *)(d->s->base + d->f->s.offset));
     }

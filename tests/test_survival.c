@@ -2,8 +2,11 @@
  * data, heap chains, interior pointers and added root ranges, through 100+
  * collections, with their contents intact.  (The tests run with
  * clobberfree on, so an object freed by mistake fails its checksum.) */
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "finalgc.h"
@@ -33,6 +36,17 @@ static int blob_ok(const struct blob *b) {
   for (uint64_t i = 0; i < b->n; i++)
     s += b->word[i];
   return s == b->sum;
+}
+
+/* blob_ok, and the very blob that blob_new(n, seed) made: a slot freed by
+ * mistake and handed out again can pass blob_ok. */
+static int blob_is(const struct blob *b, uint64_t n, uint64_t seed) {
+  if (b->n != n)
+    return 0;
+  for (uint64_t i = 0; i < n; i++)
+    if (b->word[i] != seed * 2654435761u + i)
+      return 0;
+  return blob_ok(b);
 }
 
 /* Garbage between collections, so that freed memory gets reused and
@@ -303,17 +317,77 @@ TEST(sparse_survivors_every_class) {
   CHECK(bad == 0);
 }
 
+/* The overflow child's parts.  WIDE pointers to fresh objects, scanned in
+ * one go, overflow a 64-entry mark stack many times over. */
+#define WIDE 4096
+
+/* A collecting thread whose own stack holds WIDE pointers: that stack is
+ * scanned first, and fills the mark stack before the roots that follow
+ * it (the other threads' stacks) are queued. */
+static NOINLINE void *wide_collector(void *arg) {
+  (void)arg;
+  void *wide[WIDE];
+  for (int i = 0; i < WIDE; i++)
+    wide[i] = gc_alloc(24);
+  for (int i = 0; i < 3; i++) {
+    churn(20000);
+    gc_collect();
+  }
+  int bad = 0;
+  for (int i = 0; i < WIDE; i++)
+    bad += gc_base(wide[i]) != wide[i];
+  return (void *)(uintptr_t)bad;
+}
+
+/* gc_free'd typed objects wait on the freed list, clobbered, while the
+ * rescan after an overflow walks the marked slots. */
+static NOINLINE void free_typed(void) {
+  static const uint64_t bits[1] = {1};
+  gc_layout layout = gc_make_layout(bits, 4);
+  for (int i = 0; i < 100; i++)
+    gc_free(gc_alloc_typed(32, layout));
+}
+
+/* Stores a fresh blob where only the added root range holds it. */
+static NOINLINE void blob_into(struct blob **slot, uint64_t seed) {
+  *slot = blob_new(50, seed);
+}
+
 /* Run in a child process with a tiny mark stack, so that marking must
- * overflow and recover. */
+ * overflow and recover.  Returns 0, or which check failed. */
 static int overflow_child(void) {
   uint64_t next = 0;
   struct node *t = tree(17, &next);
   struct node *l = list(100000);
+  /* An added root range of more than 64 chunks (SCAN_CHUNK, 128 KiB),
+   * whose last word holds the only reference to a blob: chunks that
+   * find the stack full must still be scanned. */
+  size_t words = ((size_t)9 << 20) / sizeof(void *);
+  struct blob **range = calloc(words, sizeof *range);
+  if (!range || gc_add_roots(range, range + words) != GC_OK)
+    return 10;
+  blob_into(&range[words - 1], 77);
+  /* The only reference to this blob is in this thread's frame, while
+   * another thread collects with a full mark stack. */
+  struct blob *mine = blob_new(40, 78);
   scrub_stack();
+  free_typed();
   for (int i = 0; i < 5; i++) {
     churn(20000);
     gc_collect();
   }
+  pthread_t th;
+  void *bad = NULL;
+  if (gc_pthread_create(&th, NULL, wide_collector, NULL) != 0 ||
+      gc_pthread_join(th, &bad) != 0)
+    return 11;
+  if (bad)
+    return 3;
+  if (!blob_is(mine, 40, 78) || gc_base(mine) != mine)
+    return 4;
+  if (!blob_is(range[words - 1], 50, 77) ||
+      gc_base(range[words - 1]) != range[words - 1])
+    return 5;
   uint64_t count = 0;
   if (tree_sum(t, &count) != next * (next - 1) / 2 || count != next)
     return 1;
@@ -328,7 +402,11 @@ TEST(mark_stack_overflow) {
   snprintf(cmd, sizeof cmd,
            "FINALGCDEBUG=clobberfree=1,markstackmax=64 /proc/%d/exe --overflow",
            (int)getpid());
-  CHECK(system(cmd) == 0);
+  int status = system(cmd);
+  if (status != 0)
+    fprintf(stderr, "      overflow child: status %#x (exit %d)\n", status,
+            WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  CHECK(status == 0);
 }
 
 int main(int argc, char **argv) {
