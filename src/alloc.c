@@ -230,16 +230,31 @@ static void *alloc_from_class(struct cache *c, int spc) {
   return p;
 }
 
-static void *alloc_large(size_t size, int kind) {
+/* The bytes of a slot the program may use: all of it, but for a typed
+ * object's trailing layout word. */
+static size_t usable_size(const struct span *s) {
+  return s->elemsize - (s->typed ? sizeof(gc_layout) : 0);
+}
+
+/* A large object of kind, with layout at its end if it is typed.  Once on
+ * the heap's list of large spans, the object is swept unless marked, and
+ * its span record is no root: the thread keeps it in a critical section
+ * until the object's own address is in a local, where a collection that
+ * stops the thread finds it, and until a typed object's layout is in
+ * place.  Zeroing comes after, outside: a big memset would hold up every
+ * collection, and a collection that sees the object half cleared only
+ * scans stale words (a typed one's last word is its layout already). */
+static void *alloc_large(size_t size, int kind, gc_layout layout) {
   struct heap *h = fgc_heap;
   if (size > h->arena_hi - h->arena_lo)
     return out_of_memory();
   size_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
   fgc_collect_if_needed();
   struct span *s = NULL;
-  for (int attempt = 0; attempt < 2 && !s; attempt++) {
+  for (int attempt = 0; attempt < 2; attempt++) {
     if (attempt == 1)
       fgc_collect_for_oom();
+    fgc_critical_enter();
     fgc_lock(&h->lock);
     s = fgc_pageheap_alloc(npages);
     if (s && fgc_span_init_large(s, kind) != 0) {
@@ -249,15 +264,24 @@ static void *alloc_large(size_t size, int kind) {
     if (s)
       fgc_list_push(&h->large, s);
     fgc_unlock(&h->lock);
+    if (s)
+      break;
+    fgc_critical_leave();
   }
   if (!s)
     return out_of_memory();
-  if (s->needzero)
-    memset((void *)s->base, 0, s->elemsize);
-  __atomic_add_fetch(&h->heap_live, s->elemsize, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&h->total_alloc_bytes, s->elemsize, __ATOMIC_RELAXED);
+  char *p = (char *)s->base;
+  size_t bytes = s->elemsize, body = usable_size(s);
+  bool zero = s->needzero;
+  if (kind == KIND_TYPED)
+    *(gc_layout *)(p + body) = layout;
+  fgc_critical_leave();
+  if (zero)
+    memset(p, 0, body);
+  __atomic_add_fetch(&h->heap_live, bytes, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&h->total_alloc_bytes, bytes, __ATOMIC_RELAXED);
   __atomic_add_fetch(&h->total_alloc_objects, 1, __ATOMIC_RELAXED);
-  return (void *)s->base;
+  return p;
 }
 
 /* The tiny allocator: size < TINY_SIZE, pointer-free.  Objects are aligned
@@ -311,7 +335,7 @@ static void *alloc_slow(size_t size, int kind) {
   if (size == 0)
     return fgc_zerobase;
   if (size >= GC_MAX_SMALL_SIZE)
-    return alloc_large(slot_size(size), kind);
+    return alloc_large(slot_size(size), kind, NULL);
   fgc_critical_enter();
   void *p = kind == KIND_NOSCAN && size < TINY_SIZE
                 ? alloc_tiny(c, size)
@@ -360,12 +384,6 @@ void *gc_alloc(size_t size) {
   return alloc_slow(size, KIND_SCAN);
 }
 
-/* The bytes of a slot the program may use: all of it, but for a typed
- * object's trailing layout word. */
-static size_t usable_size(const struct span *s) {
-  return s->elemsize - (s->typed ? sizeof(gc_layout) : 0);
-}
-
 static gc_layout layout_of(const struct span *s, uintptr_t base) {
   return *(gc_layout *)(base + usable_size(s));
 }
@@ -383,14 +401,8 @@ void *gc_alloc_typed(size_t size, gc_layout layout) {
   if (!c)
     return out_of_memory();
   void *p;
-  if (need > GC_MAX_SMALL_SIZE) {
-    p = alloc_large(need, KIND_TYPED);
-    if (p) {
-      struct span *s = span_of((uintptr_t)p);
-      *(gc_layout *)((char *)p + usable_size(s)) = layout;
-    }
-    return p;
-  }
+  if (need > GC_MAX_SMALL_SIZE)
+    return alloc_large(need, KIND_TYPED, layout);
   fgc_critical_enter();
   p = alloc_from_class(c, span_class_of(size_to_class(need), KIND_TYPED));
   /* The layout is in place before any collection can see the object. */

@@ -240,6 +240,57 @@ TEST(other_thread_stack_is_a_root) {
   CHECK(r == (void *)1);
 }
 
+/* Large objects allocated while another thread collects: a collection
+ * that stops a thread just after it took a large span, before the
+ * object's address was anywhere it scans, freed the object, and the next
+ * large allocation handed the same pages to another thread. */
+#define LARGE_BYTES 40000
+#define LARGE_KEPT 8
+static int large_stop;
+static long large_bad;
+
+static void *large_allocator(void *arg) {
+  uint64_t tag = (uint64_t)(uintptr_t)arg;
+  uint64_t *kept[LARGE_KEPT] = {0};
+  for (uint64_t n = 0; !__atomic_load_n(&large_stop, __ATOMIC_ACQUIRE); n++) {
+    uint64_t *o = gc_alloc_noscan(LARGE_BYTES);
+    if (!o) {
+      __atomic_add_fetch(&large_bad, 1, __ATOMIC_RELAXED);
+      break;
+    }
+    for (size_t i = 0; i < LARGE_BYTES / 8; i += 512)
+      o[i] = tag << 48 | n;
+    kept[n % LARGE_KEPT] = o;
+    for (int k = 0; k < LARGE_KEPT; k++) {
+      const uint64_t *q = kept[k];
+      for (size_t i = 0; q && i < LARGE_BYTES / 8; i += 512)
+        if (q[i] != q[0] || q[0] >> 48 != tag) {
+          __atomic_add_fetch(&large_bad, 1, __ATOMIC_RELAXED);
+          kept[k] = NULL;
+          break;
+        }
+    }
+  }
+  return NULL;
+}
+
+TEST(large_allocations_during_collections) {
+  pthread_t t[4];
+  large_stop = 0;
+  large_bad = 0;
+  for (int i = 0; i < 4; i++)
+    REQUIRE(gc_pthread_create(&t[i], NULL, large_allocator,
+                              (void *)(uintptr_t)(i + 1)) == 0);
+  for (int i = 0; i < 40; i++) {
+    usleep(10000);
+    gc_collect();
+  }
+  __atomic_store_n(&large_stop, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 4; i++)
+    gc_pthread_join(t[i], NULL);
+  CHECK(large_bad == 0);
+}
+
 /* Threads starting and exiting (return, pthread_exit, detached) while
  * collections run. */
 static void *short_lived(void *arg) {
@@ -640,6 +691,7 @@ int main(void) {
   RUN(builders_and_collectors);
   RUN(finalizers_across_threads);
   RUN(other_thread_stack_is_a_root);
+  RUN(large_allocations_during_collections);
   RUN(threads_come_and_go);
   RUN(blocking_read);
   RUN(foreign_threads);
