@@ -278,22 +278,37 @@ static void enter_blocking(struct gc_thread *t, uintptr_t sp) {
   }
 }
 
+/* Leaves blocking mode: publishes it, then stops if a collection that
+ * did not signal this thread is under way, so that the thread never
+ * touches the heap while its stack is being scanned. */
+static void leave_blocking(void *thread) {
+  struct gc_thread *t = thread;
+  __atomic_store_n(&t->blocking, 0, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1)
+    suspend_self(t);
+}
+
 /* While fn runs, collections neither signal this thread nor wait for it,
  * and scan its stack from `anchor` up.  __builtin_unwind_init makes this
  * frame save every callee-saved register, above anchor, so values the
  * callers keep in registers are on the scanned stack even after fn spills
- * and reuses those registers. */
+ * and reuses those registers.  A thread that leaves fn by cancellation or
+ * pthread_exit leaves blocking mode too, in a cleanup handler: its own
+ * cleanup handlers and key destructors, which may allocate, run after it.
+ * A call from inside fn (which must not touch the heap) only runs its own
+ * fn: the outer call's anchor, higher up, stays the place to scan from. */
 void *gc_do_blocking(void *(*fn)(void *), void *arg) {
   struct gc_thread *t = fgc_thread_self();
-  if (!t)
+  if (!t || __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
     return fn(arg);
   __builtin_unwind_init();
   void *volatile anchor = arg;
   enter_blocking(t, (uintptr_t)&anchor);
-  void *result = fn(arg);
-  __atomic_store_n(&t->blocking, 0, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1)
-    suspend_self(t);
+  void *result;
+  pthread_cleanup_push(leave_blocking, t);
+  result = fn(arg);
+  pthread_cleanup_pop(0);
+  leave_blocking(t);
   __asm__ volatile("" : : "r"(&anchor) : "memory");
   return result;
 }

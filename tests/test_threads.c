@@ -463,6 +463,67 @@ TEST(blocking_read) {
   }
 }
 
+/* A thread cancelled while blocked in gc_do_blocking runs its cleanup
+ * handler, which allocates, while another thread collects: the thread
+ * must have left blocking mode, or collections neither stop it nor scan
+ * the stack it is using. */
+static int cancel_pipe[2];
+static int cancel_collecting;
+static long cancel_bad;
+
+static void *read_pipe(void *arg) {
+  (void)arg;
+  char c;
+  return (void *)(intptr_t)read(cancel_pipe[0], &c, 1);
+}
+
+static void build_and_check(void *arg) {
+  (void)arg;
+  for (int round = 0; round < 40; round++) {
+    uint64_t next = 0;
+    struct node *t = tree(10, &next);
+    for (int k = 0; k < 3; k++) {
+      uint64_t c = 0;
+      if (!tree_ok(t, &c) || c != next)
+        __atomic_add_fetch(&cancel_bad, 1, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+static void *cancelled_reader(void *arg) {
+  (void)arg;
+  pthread_cleanup_push(build_and_check, NULL);
+  gc_do_blocking(read_pipe, NULL);
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
+static void *collect_until_told(void *arg) {
+  (void)arg;
+  while (__atomic_load_n(&cancel_collecting, __ATOMIC_ACQUIRE))
+    gc_collect();
+  return NULL;
+}
+
+TEST(cancelled_inside_blocking_call) {
+  REQUIRE(pipe(cancel_pipe) == 0);
+  cancel_bad = 0;
+  pthread_t reader_thread, collector;
+  REQUIRE(gc_pthread_create(&reader_thread, NULL, cancelled_reader, NULL) == 0);
+  usleep(20000);
+  __atomic_store_n(&cancel_collecting, 1, __ATOMIC_RELEASE);
+  REQUIRE(gc_pthread_create(&collector, NULL, collect_until_told, NULL) == 0);
+  REQUIRE(pthread_cancel(reader_thread) == 0);
+  void *r;
+  pthread_join(reader_thread, &r);
+  __atomic_store_n(&cancel_collecting, 0, __ATOMIC_RELEASE);
+  gc_pthread_join(collector, NULL);
+  close(cancel_pipe[0]);
+  close(cancel_pipe[1]);
+  CHECK(r == PTHREAD_CANCELED);
+  CHECK(cancel_bad == 0);
+}
+
 /* A thread finalgc did not create registers itself on its first call, and
  * can unregister explicitly. */
 static void *foreign(void *arg) {
@@ -694,6 +755,7 @@ int main(void) {
   RUN(large_allocations_during_collections);
   RUN(threads_come_and_go);
   RUN(blocking_read);
+  RUN(cancelled_inside_blocking_call);
   RUN(foreign_threads);
   RUN(returned_value_kept_until_join);
   RUN(detached_exit_value_not_kept);
