@@ -105,6 +105,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   uint64_t fin_queued, fin_run;
   fgc_finalizer_stats(&fin_queued, &fin_run);
   uint64_t cleanups_queued = fgc_cleanups_queued();
+  fgc_mark_prepare();
   uint64_t t0 = fgc_prim_nanotime();
   fgc_world_stop();
 

@@ -657,6 +657,7 @@ FGC_INTERNAL void fgc_mark_range(uintptr_t lo, uintptr_t hi);
 FGC_INTERNAL void fgc_mark_root(uintptr_t lo, uintptr_t hi);
 FGC_INTERNAL void fgc_mark_object_contents(const struct span *s,
                                            uintptr_t base);
+FGC_INTERNAL void fgc_mark_prepare(void);  /* before the world stops */
 FGC_INTERNAL size_t fgc_mark_finish(void); /* returns marked bytes */
 
 /* "special.c" */

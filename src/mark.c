@@ -582,11 +582,17 @@ static void wake_helpers(void) {
 
 /* Completes the mark on every marker and returns the bytes marked since
  * the last call. */
+/* Starts the helper threads the markers option asks for that do not run
+ * yet: before the world stops, since pthread_create takes the C library's
+ * locks, which a stopped thread may hold. */
+void fgc_mark_prepare(void) {
+  if (fgc_opt.markers > 1)
+    start_helpers(fgc_opt.markers);
+}
+
 size_t fgc_mark_finish(void) {
   struct marker *m0 = &markers[0];
   int want = fgc_opt.markers;
-  if (want > 1)
-    start_helpers(want);
   nmarkers = want > 1
                  ? 1 + (want - 1 < helpers_started ? want - 1 : helpers_started)
                  : 1;
