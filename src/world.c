@@ -340,10 +340,10 @@ struct start_args {
   uint32_t started;
 };
 
-static void drop_result(pthread_t t);
+static void drop_result(pthread_t t, bool match_value, void *value);
 
 static void keep_result(void *value) {
-  drop_result(pthread_self());
+  drop_result(pthread_self(), false, NULL);
   struct thread_result *r = fgc_fixalloc_alloc(&result_records);
   if (!r) {
     fgc_message("out of memory: the value a thread returned is not kept "
@@ -358,12 +358,15 @@ static void keep_result(void *value) {
   fgc_unlock(&results_lock);
 }
 
-/* Forgets the kept result of thread t, joined or detached. */
-static void drop_result(pthread_t t) {
+/* Forgets the kept result of thread t, or with match_value, only a result
+ * of t that is value: once t is joined, its id may already belong to a
+ * new thread that has exited with a value of its own kept (and dropped
+ * t's record then), which the join must not drop. */
+static void drop_result(pthread_t t, bool match_value, void *value) {
   struct thread_result *r = NULL;
   fgc_lock(&results_lock);
   for (struct thread_result **p = &results; *p; p = &(*p)->next) {
-    if (pthread_equal((*p)->id, t)) {
+    if (pthread_equal((*p)->id, t) && (!match_value || (*p)->value == value)) {
       r = *p;
       *p = r->next;
       break;
@@ -456,18 +459,19 @@ int gc_pthread_join(pthread_t t, void **result) {
   gc_do_blocking(join_blocking, &a);
   if (a.err != 0)
     return a.err;
-  drop_result(t);
+  drop_result(t, true, value);
   if (result)
     *result = value;
   return 0;
 }
 
+/* The record goes first: t's id cannot be reused before pthread_detach
+ * returns, and a thread that exits detached keeps nothing (one that exits
+ * in between leaves a record that a later thread with its id drops). */
 int gc_pthread_detach(pthread_t t) {
   fgc_ensure_init();
-  int err = pthread_detach(t);
-  if (err == 0)
-    drop_result(t);
-  return err;
+  drop_result(t, false, NULL);
+  return pthread_detach(t);
 }
 
 /* --- fork --------------------------------------------------------------- */
