@@ -127,17 +127,35 @@ void fgc_cache_flush(struct cache *c) {
 /* Forgets the freed lists and clears their slots' "freed" flags, so that
  * the next sweep reclaims them.  Called with the world stopped, after
  * marking (or by the cache's own thread as it exits). */
+/* Clears the "freed" flags of the slots on a freed list. */
+static void drop_freed_list(void *p) {
+  while (p) {
+    void *next = *(void **)p;
+    *(void **)p = NULL;
+    clear_freed_flag(p);
+    p = next;
+  }
+}
+
 void fgc_cache_drop_freed(struct cache *c) {
   for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
-    void *p = c->freed[spc];
-    while (p) {
-      void *next = *(void **)p;
-      *(void **)p = NULL;
-      clear_freed_flag(p);
-      p = next;
-    }
+    drop_freed_list(c->freed[spc]);
     c->freed[spc] = NULL;
   }
+}
+
+/* Slots released by gc_free on threads that have exited since the last
+ * collection.  Their flags stay until that collection's mark is over, as
+ * on a live thread's list: cleared at the thread's exit, a freed slot
+ * looked allocated and unmarked again, a stale pointer marked and scanned
+ * it (clobbered, or a typed slot's dead layout: a crash), and a second
+ * gc_free of it went unreported.  Guarded by world_lock, which the
+ * callers of fgc_cache_release and the collector hold. */
+static void *orphan_freed;
+
+void fgc_orphans_drop_freed(void) {
+  drop_freed_list(orphan_freed);
+  orphan_freed = NULL;
 }
 
 /* Adds the objects allocated from the cache's spans since they were cached:
@@ -155,7 +173,14 @@ void fgc_cache_count(const struct cache *c, uint64_t *objects,
 
 void fgc_cache_release(struct cache *c) {
   fgc_cache_flush(c);
-  fgc_cache_drop_freed(c);
+  for (int spc = 0; spc < NUM_SPAN_CLASSES; spc++) {
+    for (void *p = c->freed[spc], *next; p; p = next) {
+      next = *(void **)p;
+      *(void **)p = orphan_freed;
+      orphan_freed = p;
+    }
+    c->freed[spc] = NULL;
+  }
   fgc_special_cache_release(c);
   if (tls_cache == c)
     tls_cache = NULL;

@@ -125,6 +125,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   uint64_t t_specials = fgc_prim_nanotime();
   for (struct gc_thread *t = fgc_threads(); t; t = t->next)
     fgc_cache_drop_freed(t->cache);
+  fgc_orphans_drop_freed();
 
   fgc_sweep_begin_cycle();
   fgc_sweep_large();

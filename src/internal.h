@@ -616,6 +616,7 @@ FGC_INTERNAL void fgc_sweep_large(void);       /* world stopped */
 FGC_INTERNAL struct cache *fgc_cache_new(void);
 FGC_INTERNAL void fgc_cache_flush(struct cache *c);
 FGC_INTERNAL void fgc_cache_drop_freed(struct cache *c);
+FGC_INTERNAL void fgc_orphans_drop_freed(void); /* world stopped */
 FGC_INTERNAL void fgc_cache_count(const struct cache *c, uint64_t *objects,
                                   uint64_t *bytes);
 FGC_INTERNAL void fgc_cache_release(struct cache *c);

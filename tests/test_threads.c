@@ -524,6 +524,34 @@ TEST(cancelled_inside_blocking_call) {
   CHECK(cancel_bad == 0);
 }
 
+/* Slots a thread released with gc_free stay "freed" after it exits, until
+ * the next collection: a second gc_free is reported, and a stale pointer
+ * to a freed typed object (clobbered: `make test` runs with clobberfree)
+ * is neither scanned nor kept. */
+static void *stale_typed;
+
+static void *free_typed_and_exit(void *arg) {
+  (void)arg;
+  static const uint64_t bits[1] = {1};
+  gc_layout layout = gc_make_layout(bits, 4);
+  void *p = gc_alloc_typed(32, layout);
+  stale_typed = p;
+  return (void *)(intptr_t)(gc_free(p) == GC_OK);
+}
+
+TEST(freed_by_an_exited_thread) {
+  pthread_t t;
+  void *ok;
+  REQUIRE(gc_pthread_create(&t, NULL, free_typed_and_exit, NULL) == 0);
+  REQUIRE(gc_pthread_join(t, &ok) == 0);
+  CHECK(ok == (void *)1);
+  CHECK(gc_free(stale_typed) == GC_ERR_FREED);
+  for (int i = 0; i < 3; i++)
+    gc_collect();
+  CHECK(gc_base(stale_typed) == NULL);
+  stale_typed = NULL;
+}
+
 /* A thread finalgc did not create registers itself on its first call, and
  * can unregister explicitly. */
 static void *foreign(void *arg) {
@@ -756,6 +784,7 @@ int main(void) {
   RUN(threads_come_and_go);
   RUN(blocking_read);
   RUN(cancelled_inside_blocking_call);
+  RUN(freed_by_an_exited_thread);
   RUN(foreign_threads);
   RUN(returned_value_kept_until_join);
   RUN(detached_exit_value_not_kept);
