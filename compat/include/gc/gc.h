@@ -265,9 +265,10 @@ GC_API GC_finalizer_notifier_proc GC_get_finalizer_notifier(void);
  * gone, after its finalizer and anything that revived it.  The link itself
  * is not a reference: store obj in it hidden (GC_HIDE_POINTER) if the
  * memory holding it is scanned.  A link that lies in a heap object that is
- * collected is dropped.  Each returns GC_SUCCESS, GC_DUPLICATE (link is
- * already registered: nothing changes), GC_NO_MEMORY, or GC_NOT_FOUND when
- * obj is not a heap object (bdwgc leaves that undefined).
+ * collected is dropped.  Each returns GC_SUCCESS, GC_DUPLICATE (link was
+ * already registered: it now tracks obj instead, as in bdwgc),
+ * GC_NO_MEMORY, or GC_NOT_FOUND when obj is not a heap object (bdwgc
+ * leaves that undefined).
  */
 GC_API int GC_register_disappearing_link(void **link); /* obj: GC_base(link) */
 GC_API int GC_general_register_disappearing_link(void **link, const void *obj);
