@@ -92,6 +92,13 @@ static inline int size_to_class(size_t size) {
  * the caches of stopped threads and a thread stopped halfway through taking
  * a slot would otherwise hand out a slot the collector thought free.
  *
+ * fork() needs no thread inside a critical section either, but must not
+ * park threads the way a collection does: a thread parked inside malloc
+ * holds the C library's arena lock, which fork then waits for forever.
+ * While fgc_fork_gate is set (world.c), a thread that opens an outermost
+ * critical section waits at the gate instead, and a thread asked to stop
+ * acknowledges and runs on.
+ *
  * Lock order, outermost first (a thread holding one may take only later
  * ones): world_lock > central shard locks (in span-class, then shard
  * order) > heap.lock > special locks > fin_lock > roots_lock > fixalloc
@@ -109,9 +116,14 @@ FGC_INTERNAL extern __thread volatile int fgc_suspend_pending
     __attribute__((tls_model("initial-exec")));
 FGC_INTERNAL void fgc_world_suspend_pending(void);
 
+FGC_INTERNAL extern uint32_t fgc_fork_gate;
+FGC_INTERNAL void fgc_fork_gate_wait(void);
+
 static inline void fgc_critical_enter(void) {
-  fgc_critical++;
+  int outer = fgc_critical++ == 0;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (outer && unlikely(__atomic_load_n(&fgc_fork_gate, __ATOMIC_RELAXED)))
+    fgc_fork_gate_wait();
 }
 
 static inline void fgc_critical_leave(void) {

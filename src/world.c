@@ -132,6 +132,8 @@ static __attribute__((noinline)) void suspend_self(struct gc_thread *t) {
   __atomic_store_n(&t->acked_epoch, epoch, __ATOMIC_RELEASE);
   __atomic_add_fetch(&ack_count, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&ack_count);
+  if (__atomic_load_n(&fgc_fork_gate, __ATOMIC_ACQUIRE))
+    return; /* a fork: run on, outside critical sections (see internal.h) */
   while (__atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE) == epoch)
     fgc_prim_futex_wait(&world_epoch, epoch);
   __asm__ volatile("" : : "r"(&epoch) : "memory");
@@ -476,15 +478,45 @@ int gc_pthread_detach(pthread_t t) {
 
 /* --- fork --------------------------------------------------------------- */
 
+/* Set from fork_prepare until the fork is over (see internal.h). */
+uint32_t fgc_fork_gate;
+
+/* Called by fgc_critical_enter, for an outermost section, while the gate
+ * is set: leaves the section and waits for the fork to end. */
+void fgc_fork_gate_wait(void) {
+  while (__atomic_load_n(&fgc_fork_gate, __ATOMIC_ACQUIRE)) {
+    fgc_critical--;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (fgc_suspend_pending) {
+      fgc_suspend_pending = 0;
+      if (fgc_self)
+        suspend_self(fgc_self);
+    }
+    fgc_prim_futex_wait(&fgc_fork_gate, 1);
+    fgc_critical++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  }
+}
+
+static void fork_gate_open(void) {
+  __atomic_store_n(&fgc_fork_gate, 0, __ATOMIC_RELEASE);
+  fgc_prim_futex_wake(&fgc_fork_gate);
+}
+
 /* fork() copies only the calling thread, so every lock another thread
  * might hold is taken first, in lock order: the child then inherits
  * consistent state and unlocks it all.  world_lock first means no
- * collection is under way.  Then the world is stopped, as for a
- * collection, so that no registered thread is inside a critical section:
- * state that critical sections guard without a lock (a thread's cache and
- * the span it allocates from, a sweep under way) is never copied half
- * updated (a child once inherited a span whose alloc_cache had moved past
- * a slot its freeindex had not, and handed out a live slot again).
+ * collection is under way.  Then the gate is set and every registered
+ * thread signalled, as for a collection, so that none is inside a critical
+ * section, nor can enter one, when fork copies memory: state that critical
+ * sections guard without a lock (a thread's cache and the span it
+ * allocates from, a sweep under way) is never copied half updated (a child
+ * once inherited a span whose alloc_cache had moved past a slot its
+ * freeindex had not, and handed out a live slot again).  The threads are
+ * not parked: one parked inside malloc held its arena lock, which the C
+ * library's fork takes after these handlers, and fork hung.  The calling
+ * thread opens a critical section first, so that its own locks below do
+ * not stop it at the gate.
  * Unregistered threads are not stopped, but they sweep nothing: every call
  * registers its thread first.  In the child, the other threads are gone: their
  * records and caches are dropped (a cache's spans go back to the central
@@ -492,6 +524,8 @@ int gc_pthread_detach(pthread_t t) {
  * marker threads are started again on demand. */
 static void fork_prepare(void) {
   fgc_world_lock();
+  fgc_critical_enter();
+  __atomic_store_n(&fgc_fork_gate, 1, __ATOMIC_SEQ_CST);
   fgc_world_stop();
   fgc_central_lock_all();
   fgc_weak_lock_all();
@@ -519,6 +553,8 @@ static void fork_parent(void) {
   fgc_finalizer_fork_parent();
   unlock_all();
   fgc_world_start();
+  fork_gate_open();
+  fgc_critical_leave();
   fgc_world_unlock();
 }
 
@@ -548,5 +584,7 @@ static void fork_child(void) {
     fgc_fixalloc_free(&thread_records, t);
   }
   fgc_world_start();
+  fork_gate_open();
+  fgc_critical_leave();
   fgc_world_unlock();
 }

@@ -191,6 +191,46 @@ TEST(fork_while_others_allocate) {
   CHECK(bad == 0);
 }
 
+/* Registered threads inside malloc and free while another forks: fork
+ * must not park them as a collection does, or one parked inside malloc
+ * holds the C library's arena lock, which fork takes next (it hung). */
+static void *malloc_and_alloc(void *arg) {
+  (void)arg;
+  unsigned x = 12345;
+  while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    char *volatile p = malloc(2048 + (x & 8191));
+    p[0] = 1;
+    free(p);
+    if (x % 8 == 0)
+      gc_keep_alive(gc_alloc(16 + x % 64));
+  }
+  return NULL;
+}
+
+TEST(fork_while_others_malloc) {
+  pthread_t workers[2];
+  stop = 0;
+  for (int i = 0; i < 2; i++)
+    REQUIRE(gc_pthread_create(&workers[i], NULL, malloc_and_alloc, NULL) == 0);
+  int bad = 0;
+  for (int f = 0; f < 100; f++) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0)
+      _exit(fill_and_check());
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+  }
+  __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++)
+    gc_pthread_join(workers[i], NULL);
+  CHECK(bad == 0);
+}
+
 int main(void) {
 #if defined(__SANITIZE_THREAD__)
   /* ThreadSanitizer cannot follow a child that starts threads after a
@@ -199,7 +239,10 @@ int main(void) {
   return 0;
 #endif
   gc_init();
+  /* A fork that deadlocks fails the test instead of hanging it. */
+  alarm(120);
   RUN(fork_from_threaded_program);
   RUN(fork_while_others_allocate);
+  RUN(fork_while_others_malloc);
   return test_summary();
 }
