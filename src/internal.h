@@ -120,9 +120,9 @@ FGC_INTERNAL extern uint32_t fgc_fork_gate;
 FGC_INTERNAL void fgc_fork_gate_wait(void);
 
 static inline void fgc_critical_enter(void) {
-  int outer = fgc_critical++ == 0;
+  fgc_critical++;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (outer && unlikely(__atomic_load_n(&fgc_fork_gate, __ATOMIC_RELAXED)))
+  if (unlikely(__atomic_load_n(&fgc_fork_gate, __ATOMIC_RELAXED)))
     fgc_fork_gate_wait();
 }
 

@@ -481,9 +481,12 @@ int gc_pthread_detach(pthread_t t) {
 /* Set from fork_prepare until the fork is over (see internal.h). */
 uint32_t fgc_fork_gate;
 
-/* Called by fgc_critical_enter, for an outermost section, while the gate
- * is set: leaves the section and waits for the fork to end. */
+/* Called by fgc_critical_enter while the gate is set: for an outermost
+ * section, leaves it and waits for the fork to end (a nested one goes on:
+ * its thread is inside a section already, which the fork waits for). */
 void fgc_fork_gate_wait(void) {
+  if (fgc_critical > 1)
+    return;
   while (__atomic_load_n(&fgc_fork_gate, __ATOMIC_ACQUIRE)) {
     fgc_critical--;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
