@@ -170,13 +170,15 @@ static NOINLINE int fill_and_check(void) {
   return 0;
 }
 
-TEST(fork_while_others_allocate) {
+/* Forks n times while two threads run worker; every child fills and
+ * checks fresh objects.  Returns the number of children that failed. */
+static int forks_while(void *(*worker)(void *), int n) {
   pthread_t workers[2];
   stop = 0;
   for (int i = 0; i < 2; i++)
-    REQUIRE(gc_pthread_create(&workers[i], NULL, spin_alloc, NULL) == 0);
+    REQUIRE(gc_pthread_create(&workers[i], NULL, worker, NULL) == 0);
   int bad = 0;
-  for (int f = 0; f < 40; f++) {
+  for (int f = 0; f < n; f++) {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0)
@@ -188,8 +190,10 @@ TEST(fork_while_others_allocate) {
   __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 2; i++)
     gc_pthread_join(workers[i], NULL);
-  CHECK(bad == 0);
+  return bad;
 }
+
+TEST(fork_while_others_allocate) { CHECK(forks_while(spin_alloc, 40) == 0); }
 
 /* Registered threads inside malloc and free while another forks: fork
  * must not park them as a collection does, or one parked inside malloc
@@ -219,24 +223,7 @@ TEST(fork_while_others_malloc) {
   fprintf(stderr, "      skipped under AddressSanitizer\n");
   return;
 #endif
-  pthread_t workers[2];
-  stop = 0;
-  for (int i = 0; i < 2; i++)
-    REQUIRE(gc_pthread_create(&workers[i], NULL, malloc_and_alloc, NULL) == 0);
-  int bad = 0;
-  for (int f = 0; f < 100; f++) {
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0)
-      _exit(fill_and_check());
-    int status;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-  }
-  __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
-  for (int i = 0; i < 2; i++)
-    gc_pthread_join(workers[i], NULL);
-  CHECK(bad == 0);
+  CHECK(forks_while(malloc_and_alloc, 100) == 0);
 }
 
 int main(void) {
