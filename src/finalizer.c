@@ -52,6 +52,7 @@ static uint32_t fing_created; /* Go's fingStatus&fingCreated */
 static int on_demand;
 static void (*notifier)(void);
 static __thread int in_finalizer __attribute__((tls_model("initial-exec")));
+static __thread int is_fing __attribute__((tls_model("initial-exec")));
 
 static struct special_finalizer *next_of(const struct special_finalizer *f) {
   return (struct special_finalizer *)f->s.next;
@@ -176,6 +177,7 @@ static void *wait_for_work(void *arg) {
 static void *finalizer_thread(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "finalgc-fin");
+  is_fing = 1;
   for (;;) {
     uint32_t seen = __atomic_load_n(&work_seq, __ATOMIC_ACQUIRE);
     if (!__atomic_load_n(&on_demand, __ATOMIC_ACQUIRE))
@@ -422,15 +424,24 @@ int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg) {
                            "gc_set_finalizer");
 }
 
-/* Fork: fin_lock is held across it.  The child has no finalizer thread,
- * and run_lock may have been held by one: both start afresh, and the
- * thread is created again when there is work.  What a runner had yet to
- * run goes back to the head of the queue; the finalizer it was running
- * when the parent forked is the parent's. */
+/* Fork: fin_lock is held across it.  When another thread forks, the child
+ * has no runner: run_lock starts afresh, what a runner had yet to run
+ * goes back to the head of the queue (the finalizer it was running when
+ * the parent forked is the parent's), and the finalizer thread is created
+ * again when there is work.  When a finalizer forks, the forking thread is
+ * the runner: in the child it goes on with the records it took, holding
+ * run_lock, and stays the finalizer thread if it was that (requeueing its
+ * records ran them twice, after their records were freed). */
 void fgc_finalizer_fork_prepare(void) { fgc_lock(&fin_lock); }
 void fgc_finalizer_fork_parent(void) { fgc_unlock(&fin_lock); }
 
 void fgc_finalizer_fork_child(void) {
+  if (in_finalizer) {
+    /* The queue, the batch and the counters go on as in the parent. */
+    fgc_unlock(&fin_lock);
+    __atomic_store_n(&fing_created, (uint32_t)is_fing, __ATOMIC_RELEASE);
+    return;
+  }
   if (running) {
     struct special_finalizer *last = running;
     while (next_of(last))

@@ -2,6 +2,7 @@
  * (allocate, collect, finalize), also when fork is called from a thread
  * other than the main one, and while other threads allocate and collect. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -226,6 +227,57 @@ TEST(fork_while_others_malloc) {
   CHECK(forks_while(malloc_and_alloc, 100) == 0);
 }
 
+/* A finalizer that forks: in the child, the forking thread is the runner
+ * and goes on with the finalizers it took; none runs twice (the child put
+ * them back on the queue, ran them again after their records were freed,
+ * and printed 1,2,3,4,5,1,0 for six). */
+#define FORK_FINS 50
+static int fork_fin_runs[FORK_FINS];
+static int fork_fin_forked;
+static pid_t fork_fin_child;
+
+static void fork_fin_child_done(int sig) {
+  (void)sig;
+  int ok = 1;
+  for (int i = 0; i < FORK_FINS; i++)
+    ok &= fork_fin_runs[i] <= 1;
+  _exit(ok ? 0 : 1);
+}
+
+static void fork_in_finalizer(void *obj, void *arg) {
+  (void)obj;
+  fork_fin_runs[(intptr_t)arg]++;
+  if (fork_fin_forked)
+    return;
+  fork_fin_forked = 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* The child's only thread runs finalizers: it ends on an alarm. */
+    signal(SIGALRM, fork_fin_child_done);
+    alarm(1);
+  } else {
+    fork_fin_child = pid;
+  }
+}
+
+static NOINLINE void make_forking_finalizers(void) {
+  for (intptr_t i = 0; i < FORK_FINS; i++)
+    gc_set_finalizer(gc_alloc(32), fork_in_finalizer, (void *)i);
+}
+
+TEST(fork_inside_finalizer) {
+  make_forking_finalizers();
+  scrub_stack();
+  for (int i = 0; i < 5 && !fork_fin_forked; i++) {
+    gc_collect();
+    gc_wait_finalizers();
+  }
+  REQUIRE(fork_fin_forked && fork_fin_child > 0);
+  int status;
+  REQUIRE(waitpid(fork_fin_child, &status, 0) == fork_fin_child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
 #if defined(__SANITIZE_THREAD__)
   /* ThreadSanitizer cannot follow a child that starts threads after a
@@ -239,5 +291,6 @@ int main(void) {
   RUN(fork_from_threaded_program);
   RUN(fork_while_others_allocate);
   RUN(fork_while_others_malloc);
+  RUN(fork_inside_finalizer);
   return test_summary();
 }
