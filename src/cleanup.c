@@ -40,6 +40,7 @@
 struct runner {
   struct special_cleanup *running; /* rest of the batch it took */
   uint64_t batch_first;            /* seq of the batch's first record, or 0 */
+  uint64_t batch_n;                /* records in that batch */
 };
 
 static fgc_mutex cleanup_lock = FGC_MUTEX_INIT;
@@ -52,6 +53,12 @@ static uint32_t work_seq, done_seq, done_waiters;
 static uint32_t threads_started;
 static pthread_mutex_t on_demand_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int in_cleanup __attribute__((tls_model("initial-exec")));
+/* The runner slot the calling thread runs cleanups on, and whether it is
+ * a cleanup thread (see fgc_cleanup_fork_child). */
+static __thread struct runner *my_runner
+    __attribute__((tls_model("initial-exec")));
+static __thread int is_cleanup_thread
+    __attribute__((tls_model("initial-exec")));
 
 static struct special_cleanup *next_of(const struct special_cleanup *c) {
   return (struct special_cleanup *)c->s.next;
@@ -114,6 +121,7 @@ static uint64_t take_batch(struct runner *r) {
     last->s.next = NULL;
     r->batch_first = first->s.seq;
   }
+  r->batch_n = n;
   r->running = first;
   fgc_unlock(&cleanup_lock);
   return n;
@@ -133,6 +141,7 @@ static void finish_batch(struct runner *r, uint64_t n) {
 static int run_queue(struct runner *r, bool on_thread) {
   int total = 0;
   uint64_t n;
+  my_runner = r;
   /* A cleanup thread stops between batches once cleanups are on demand. */
   while (!(on_thread && fgc_on_demand()) && (n = take_batch(r)) != 0) {
     for (struct special_cleanup *c = r->running; c;) {
@@ -163,6 +172,7 @@ static void *wait_for_work(void *arg) {
 static void *cleanup_thread(void *arg) {
   struct runner *r = arg;
   pthread_setname_np(pthread_self(), "finalgc-cleanup");
+  is_cleanup_thread = 1;
   for (;;) {
     uint32_t seen = __atomic_load_n(&work_seq, __ATOMIC_ACQUIRE);
     if (!fgc_on_demand())
@@ -331,11 +341,17 @@ void fgc_cleanup_fork_prepare(void) { fgc_lock(&cleanup_lock); }
 void fgc_cleanup_fork_parent(void) { fgc_unlock(&cleanup_lock); }
 
 /* The child has no cleanup threads: what they had yet to run goes back to
- * the head of the queue (in seq order), and they start again on demand. */
+ * the head of the queue (in seq order), and they start again on demand.
+ * When a cleanup forks, the forking thread is a runner: in the child it
+ * goes on with its own batch (requeued, that batch ran twice), holding
+ * on_demand_lock if it runs on demand, and a cleanup thread stays the
+ * child's only one.  `ran` grows by a whole batch when the batch ends, so
+ * its batch counts as queued. */
 void fgc_cleanup_fork_child(void) {
+  struct runner *mine = in_cleanup ? my_runner : NULL;
   for (int i = MAX_RUNNERS - 1; i >= 0; i--) {
     struct special_cleanup *c = runners[i].running;
-    if (!c)
+    if (!c || &runners[i] == mine)
       continue;
     struct special_cleanup *last = c;
     while (next_of(last))
@@ -347,11 +363,13 @@ void fgc_cleanup_fork_child(void) {
     runners[i].running = NULL;
     runners[i].batch_first = 0;
   }
-  uint64_t pending = 0;
+  uint64_t pending = mine ? mine->batch_n : 0;
   for (struct special_cleanup *c = q_head; c; c = next_of(c))
     pending++;
   queued = ran + pending;
   fgc_unlock(&cleanup_lock);
-  pthread_mutex_init(&on_demand_lock, NULL);
-  __atomic_store_n(&threads_started, 0, __ATOMIC_RELEASE);
+  if (!mine || is_cleanup_thread)
+    pthread_mutex_init(&on_demand_lock, NULL);
+  __atomic_store_n(&threads_started, mine && is_cleanup_thread ? 1 : 0,
+                   __ATOMIC_RELEASE);
 }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -227,56 +228,78 @@ TEST(fork_while_others_malloc) {
   CHECK(forks_while(malloc_and_alloc, 100) == 0);
 }
 
-/* A finalizer that forks: in the child, the forking thread is the runner
- * and goes on with the finalizers it took; none runs twice (the child put
- * them back on the queue, ran them again after their records were freed,
- * and printed 1,2,3,4,5,1,0 for six). */
-#define FORK_FINS 50
-static int fork_fin_runs[FORK_FINS];
-static int fork_fin_forked;
-static pid_t fork_fin_child;
+/* A finalizer, or a cleanup, that forks: in the child, the forking thread
+ * is the runner and goes on with what it took; nothing runs twice (the
+ * child put the batch back on the queue and ran it again after its
+ * records were freed: 1,2,3,4,5,1,0 for six finalizers). */
+#define FORK_RUNS 50
+static int fork_runs[FORK_RUNS];
+static int fork_done;
+static pid_t fork_child_pid;
 
-static void fork_fin_child_done(int sig) {
+static void fork_child_alarm(int sig) {
   (void)sig;
   int ok = 1;
-  for (int i = 0; i < FORK_FINS; i++)
-    ok &= fork_fin_runs[i] <= 1;
+  for (int i = 0; i < FORK_RUNS; i++)
+    ok &= fork_runs[i] <= 1;
   _exit(ok ? 0 : 1);
+}
+
+static void count_and_fork_once(intptr_t id) {
+  fork_runs[id]++;
+  if (__atomic_load_n(&fork_done, __ATOMIC_ACQUIRE))
+    return;
+  __atomic_store_n(&fork_done, 1, __ATOMIC_RELEASE);
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* The child's only thread runs the rest: it ends on an alarm. */
+    signal(SIGALRM, fork_child_alarm);
+    alarm(1);
+  } else {
+    fork_child_pid = pid;
+  }
 }
 
 static void fork_in_finalizer(void *obj, void *arg) {
   (void)obj;
-  fork_fin_runs[(intptr_t)arg]++;
-  if (fork_fin_forked)
-    return;
-  fork_fin_forked = 1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    /* The child's only thread runs finalizers: it ends on an alarm. */
-    signal(SIGALRM, fork_fin_child_done);
-    alarm(1);
-  } else {
-    fork_fin_child = pid;
+  count_and_fork_once((intptr_t)arg);
+}
+
+static void fork_in_cleanup(void *arg) { count_and_fork_once((intptr_t)arg); }
+
+static NOINLINE void make_forkers(int cleanup) {
+  for (intptr_t i = 0; i < FORK_RUNS; i++) {
+    void *obj = gc_alloc(32);
+    if (cleanup)
+      gc_add_cleanup(obj, fork_in_cleanup, (void *)i);
+    else
+      gc_set_finalizer(obj, fork_in_finalizer, (void *)i);
   }
 }
 
-static NOINLINE void make_forking_finalizers(void) {
-  for (intptr_t i = 0; i < FORK_FINS; i++)
-    gc_set_finalizer(gc_alloc(32), fork_in_finalizer, (void *)i);
-}
-
-TEST(fork_inside_finalizer) {
-  make_forking_finalizers();
+/* Drops FORK_RUNS objects whose finalizers (or cleanups) fork once, and
+ * returns whether the child saw none of them run twice. */
+static int fork_inside_runner(int cleanup) {
+  memset(fork_runs, 0, sizeof fork_runs);
+  fork_done = 0;
+  make_forkers(cleanup);
   scrub_stack();
-  for (int i = 0; i < 5 && !fork_fin_forked; i++) {
+  for (int i = 0; i < 5 && !__atomic_load_n(&fork_done, __ATOMIC_ACQUIRE);
+       i++) {
     gc_collect();
-    gc_wait_finalizers();
+    if (cleanup)
+      gc_wait_cleanups();
+    else
+      gc_wait_finalizers();
   }
-  REQUIRE(fork_fin_forked && fork_fin_child > 0);
+  REQUIRE(__atomic_load_n(&fork_done, __ATOMIC_ACQUIRE) && fork_child_pid > 0);
   int status;
-  REQUIRE(waitpid(fork_fin_child, &status, 0) == fork_fin_child);
-  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  REQUIRE(waitpid(fork_child_pid, &status, 0) == fork_child_pid);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+
+TEST(fork_inside_finalizer) { CHECK(fork_inside_runner(0)); }
+TEST(fork_inside_cleanup) { CHECK(fork_inside_runner(1)); }
 
 int main(void) {
 #if defined(__SANITIZE_THREAD__)
@@ -292,5 +315,6 @@ int main(void) {
   RUN(fork_while_others_allocate);
   RUN(fork_while_others_malloc);
   RUN(fork_inside_finalizer);
+  RUN(fork_inside_cleanup);
   return test_summary();
 }
