@@ -490,20 +490,22 @@ void fgc_fork_gate_wait(void) {
   while (__atomic_load_n(&fgc_fork_gate, __ATOMIC_ACQUIRE)) {
     fgc_critical--;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (fgc_suspend_pending) {
-      fgc_suspend_pending = 0;
-      if (fgc_self)
-        suspend_self(fgc_self);
-    }
+    if (fgc_suspend_pending)
+      fgc_world_suspend_pending();
     fgc_prim_futex_wait(&fgc_fork_gate, 1);
     fgc_critical++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
   }
 }
 
-static void fork_gate_open(void) {
+/* The end of a fork, in parent and child: the world restarts, the gate
+ * opens, and the forking thread leaves the section fork_prepare opened. */
+static void fork_end(void) {
+  fgc_world_start();
   __atomic_store_n(&fgc_fork_gate, 0, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&fgc_fork_gate);
+  fgc_critical_leave();
+  fgc_world_unlock();
 }
 
 /* fork() copies only the calling thread, so every lock another thread
@@ -555,10 +557,7 @@ static void fork_parent(void) {
   fgc_cleanup_fork_parent();
   fgc_finalizer_fork_parent();
   unlock_all();
-  fgc_world_start();
-  fork_gate_open();
-  fgc_critical_leave();
-  fgc_world_unlock();
+  fork_end();
 }
 
 static void fork_child(void) {
@@ -586,8 +585,5 @@ static void fork_child(void) {
     fgc_cache_release(t->cache);
     fgc_fixalloc_free(&thread_records, t);
   }
-  fgc_world_start();
-  fork_gate_open();
-  fgc_critical_leave();
-  fgc_world_unlock();
+  fork_end();
 }
