@@ -332,6 +332,14 @@ GC_API void *gc_weak_value(gc_weak *w);
  * select, epoll_wait...) may fail with EINTR during a collection, as with
  * any signal; wrap them in gc_do_blocking, or retry.
  *
+ * A thread may be stopped inside a signal handler running on its signal
+ * stack (sigaltstack, SA_ONSTACK): that stack is scanned too, and so is
+ * the thread's own stack from where the handler interrupted it.  Other
+ * stacks are not supported: a collection that finds a registered thread on
+ * a stack made with makecontext (a coroutine's), or on a signal stack set
+ * with SS_AUTODISARM, stops the program with a message saying so, since
+ * going on would free what only that stack references.
+ *
  * A thread that never called into finalgc is not registered: it must not
  * hold the only reference to a heap object.  Every call registers the
  * calling thread first (lookups, finalizers, cleanups and weak pointers

@@ -454,19 +454,29 @@ struct __attribute__((aligned(64))) cache {
  * Threads
  * ---------------------------------------------------------------------- */
 
-/* A registered thread.  The collector reads stop_sp, blocking_sp and the
- * stack bounds only while the thread is stopped or blocking. */
+/* Where the scan of a thread's stack starts.  sp is on the thread's own
+ * stack, or, while a handler installed with SA_ONSTACK runs, on its signal
+ * stack: [sigstack_lo, sigstack_hi) is that stack then, and both are 0
+ * otherwise.  The collector scans a signal stack from sp up, then the
+ * thread's own stack from where the handler interrupted it (roots.c). */
+struct stack_start {
+  uintptr_t sp;
+  uintptr_t sigstack_lo, sigstack_hi;
+};
+
+/* A registered thread.  The collector reads stop, blocking and the stack
+ * bounds only while the thread is stopped or blocking. */
 struct gc_thread {
   pthread_t id;
   uintptr_t stack_hi; /* highest address of its stack (the base) */
   uintptr_t stack_lo; /* lowest mapped address of its stack */
   struct cache *cache;
   struct gc_thread *next;
-  uintptr_t stop_sp;     /* stack pointer when it stopped itself */
-  uint32_t acked_epoch;  /* the stop it last acknowledged */
-  int blocking;          /* inside gc_do_blocking */
-  uintptr_t blocking_sp; /* stack pointer when it entered gc_do_blocking */
-  unsigned shard;        /* central shard it refills from first */
+  struct stack_start stop;        /* where it stopped itself */
+  uint32_t acked_epoch;           /* the stop it last acknowledged */
+  int blocking;                   /* inside gc_do_blocking */
+  struct stack_start blocking_at; /* where it entered gc_do_blocking */
+  unsigned shard;                 /* central shard it refills from first */
 };
 
 /* ------------------------------------------------------------------------
@@ -658,7 +668,10 @@ FGC_INTERNAL bool fgc_register_caller_slow(const char *call);
 static inline bool fgc_register_caller(const char *call) {
   return likely(fgc_self != NULL) || fgc_register_caller_slow(call);
 }
-FGC_INTERNAL uintptr_t fgc_thread_scan_start(const struct gc_thread *t);
+FGC_INTERNAL const struct stack_start *
+fgc_thread_scan_start(const struct gc_thread *t);
+FGC_INTERNAL struct stack_start fgc_stack_start(const struct gc_thread *t,
+                                                uintptr_t sp);
 
 /* "roots.c" */
 FGC_INTERNAL void fgc_roots_snapshot_segments(void); /* before stopping */
@@ -778,6 +791,11 @@ FGC_INTERNAL void fgc_prim_release(void *p, size_t size);
 FGC_INTERNAL void *fgc_prim_map(size_t size);
 FGC_INTERNAL void fgc_prim_unmap(void *p, size_t size);
 FGC_INTERNAL int fgc_prim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+FGC_INTERNAL int fgc_prim_signal_stack(uintptr_t sp, uintptr_t *lo,
+                                       uintptr_t *hi);
+FGC_INTERNAL uintptr_t fgc_prim_interrupted_sp(uintptr_t from, uintptr_t sig_lo,
+                                               uintptr_t sig_hi, uintptr_t lo,
+                                               uintptr_t hi);
 FGC_INTERNAL uint64_t fgc_prim_nanotime(void);
 FGC_INTERNAL void fgc_prim_futex_wait(uint32_t *addr, uint32_t val);
 FGC_INTERNAL void fgc_prim_futex_wake(uint32_t *addr);

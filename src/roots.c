@@ -3,7 +3,8 @@
  * information for globals, so every root is scanned conservatively:
  *   - the stack and saved registers of every registered thread (a stopped
  *     thread's registers are in its signal frame, on its stack, above the
- *     stack pointer it recorded; see world.c);
+ *     stack pointer it recorded; see world.c), and the signal stack of a
+ *     thread that runs a handler on one (sigaltstack);
  *   - the writable segments (data and bss) of the program and of every
  *     loaded shared library, found with dl_iterate_phdr;
  *   - the ranges added with gc_add_roots.
@@ -81,6 +82,34 @@ int gc_remove_roots(void *lo, void *hi) {
   return err;
 }
 
+/* Marks thread t's stack from `at` up: the words from at->sp to the base
+ * of the stack at->sp is on and, if that is the thread's signal stack,
+ * its own stack too, from where the handler interrupted it.  A thread on
+ * any other stack (one made with makecontext, say) cannot be scanned, and
+ * going on would free what only that stack references, or read unmapped
+ * memory: that is fatal, with the reason. */
+static void mark_stack(const struct gc_thread *t, const struct stack_start *at,
+                       void (*mark)(uintptr_t lo, uintptr_t hi)) {
+  uintptr_t sp = at->sp;
+  if (at->sigstack_hi) {
+    mark(sp, at->sigstack_hi);
+    sp = fgc_prim_interrupted_sp(sp, at->sigstack_lo, at->sigstack_hi,
+                                 t->stack_lo, t->stack_hi);
+    if (!sp)
+      fgc_fatal("a thread runs on its signal stack [%#lx, %#lx), but the "
+                "frame of the signal that switched to it is not there",
+                (unsigned long)at->sigstack_lo, (unsigned long)at->sigstack_hi);
+  } else if (sp < t->stack_lo || sp > t->stack_hi) {
+    fgc_fatal("a registered thread runs on a stack finalgc cannot scan (sp "
+              "%#lx, its own stack is [%#lx, %#lx)): a stack made with "
+              "makecontext or by hand, or a signal stack set with "
+              "SS_AUTODISARM, which are not supported",
+              (unsigned long)sp, (unsigned long)t->stack_lo,
+              (unsigned long)t->stack_hi);
+  }
+  mark(sp, t->stack_hi);
+}
+
 /* Scans the calling thread's registers and stack.  __builtin_unwind_init
  * makes this frame save every callee-saved register in its prologue, above
  * its locals (the caller-saved ones are dead across the call), so one scan
@@ -90,7 +119,8 @@ int gc_remove_roots(void *lo, void *hi) {
 static __attribute__((noinline)) void mark_own_stack(struct gc_thread *t) {
   __builtin_unwind_init();
   volatile uintptr_t anchor = 0;
-  fgc_mark_range((uintptr_t)&anchor, t->stack_hi);
+  struct stack_start at = fgc_stack_start(t, (uintptr_t)&anchor);
+  mark_stack(t, &at, fgc_mark_range);
 }
 
 void fgc_roots_mark(void) {
@@ -105,7 +135,7 @@ void fgc_roots_mark(void) {
     if (t == self)
       mark_own_stack(t);
     else
-      fgc_mark_root(fgc_thread_scan_start(t), t->stack_hi);
+      mark_stack(t, fgc_thread_scan_start(t), fgc_mark_root);
   }
   fgc_thread_results_mark();
 }

@@ -12,8 +12,10 @@
  * odd and sends the suspend signal (SIGPWR, as bdwgc uses on Linux) to every
  * other registered thread that is not inside gc_do_blocking.  The handler
  * records the thread's stack pointer (the kernel has already saved every
- * register of the interrupted code in the signal frame, on the thread's own
- * stack, above that pointer), acknowledges by storing the epoch, and waits
+ * register of the interrupted code in the signal frame, on the stack the
+ * thread runs on, above that pointer; a thread running a handler on its
+ * signal stack also records that stack, see struct stack_start),
+ * acknowledges by storing the epoch, and waits
  * on a futex until the epoch changes.  The collector proceeds once every
  * signalled thread has acknowledged this epoch.  Starting the world makes
  * the epoch even and wakes them all.  The handler is installed with
@@ -120,7 +122,7 @@ struct gc_thread *fgc_threads(void) {
  * the kernel in a signal frame above).  A thread already stopped in this
  * epoch is inside its own wait, interrupted by a late suspend signal (one
  * sent before it entered gc_do_blocking, delivered only now, as
- * ThreadSanitizer delivers them): it returns to that wait, and stop_sp,
+ * ThreadSanitizer delivers them): it returns to that wait, and t->stop,
  * which the collector may be reading, stays as it is. */
 static __attribute__((noinline)) void suspend_self(struct gc_thread *t) {
   __builtin_unwind_init();
@@ -128,7 +130,7 @@ static __attribute__((noinline)) void suspend_self(struct gc_thread *t) {
   if (!(epoch & 1) ||
       __atomic_load_n(&t->acked_epoch, __ATOMIC_RELAXED) == epoch)
     return;
-  t->stop_sp = (uintptr_t)&epoch;
+  t->stop = fgc_stack_start(t, (uintptr_t)&epoch);
   __atomic_store_n(&t->acked_epoch, epoch, __ATOMIC_RELEASE);
   __atomic_add_fetch(&ack_count, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&ack_count);
@@ -193,11 +195,21 @@ void fgc_world_start(void) {
 
 /* Where the collector starts scanning a stopped (or blocking) thread's
  * stack. */
-uintptr_t fgc_thread_scan_start(const struct gc_thread *t) {
+const struct stack_start *fgc_thread_scan_start(const struct gc_thread *t) {
   if (__atomic_load_n(&t->acked_epoch, __ATOMIC_ACQUIRE) ==
       __atomic_load_n(&world_epoch, __ATOMIC_ACQUIRE))
-    return t->stop_sp;
-  return t->blocking_sp;
+    return &t->stop;
+  return &t->blocking_at;
+}
+
+/* The scan start for thread t, the caller, at sp: off its own stack, sp is
+ * on its signal stack, or on a stack finalgc does not know (roots.c
+ * reports that).  Async-signal-safe. */
+struct stack_start fgc_stack_start(const struct gc_thread *t, uintptr_t sp) {
+  struct stack_start s = {sp, 0, 0};
+  if (sp < t->stack_lo || sp > t->stack_hi)
+    (void)fgc_prim_signal_stack(sp, &s.sigstack_lo, &s.sigstack_hi);
+  return s;
 }
 
 /* --- registration ------------------------------------------------------- */
@@ -268,11 +280,11 @@ int gc_unregister_thread(void) {
   return GC_OK;
 }
 
-/* Publishes that t is blocking, scanned from sp up.  A collector that is
+/* Publishes that t is blocking, scanned from `at` up.  A collector that is
  * waiting for this thread's acknowledgement (its signal may not have been
  * handled yet) is woken to see that it need not wait. */
-static void enter_blocking(struct gc_thread *t, uintptr_t sp) {
-  t->blocking_sp = sp;
+static void enter_blocking(struct gc_thread *t, struct stack_start at) {
+  t->blocking_at = at;
   __atomic_store_n(&t->blocking, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1) {
     __atomic_add_fetch(&ack_count, 1, __ATOMIC_RELEASE);
@@ -305,7 +317,7 @@ void *gc_do_blocking(void *(*fn)(void *), void *arg) {
     return fn(arg);
   __builtin_unwind_init();
   void *volatile anchor = arg;
-  enter_blocking(t, (uintptr_t)&anchor);
+  enter_blocking(t, fgc_stack_start(t, (uintptr_t)&anchor));
   void *result;
   pthread_cleanup_push(leave_blocking, t);
   result = fn(arg);
@@ -323,12 +335,12 @@ void *fgc_call_with_gc_active(void *(*fn)(void *), void *arg) {
   struct gc_thread *t = fgc_thread_self();
   if (!t || !__atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
     return fn(arg);
-  uintptr_t outer_sp = t->blocking_sp;
+  struct stack_start outer = t->blocking_at;
   __atomic_store_n(&t->blocking, 0, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&world_epoch, __ATOMIC_SEQ_CST) & 1)
     suspend_self(t);
   void *result = fn(arg);
-  enter_blocking(t, outer_sp);
+  enter_blocking(t, outer);
   return result;
 }
 

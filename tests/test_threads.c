@@ -2,7 +2,11 @@
  * registration, blocking calls. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "finalgc.h"
@@ -238,6 +242,135 @@ TEST(other_thread_stack_is_a_root) {
   void *r;
   pthread_join(t, &r);
   CHECK(r == (void *)1);
+}
+
+/* A thread running a signal handler on its signal stack (sigaltstack,
+ * SA_ONSTACK) while others collect: what the handler's frames reference
+ * (on the signal stack) and what the interrupted code's frames reference
+ * (on the thread's own stack, below which the collector would otherwise
+ * start) both survive.  The handler waits three ways: stopped by signals
+ * in a plain loop, inside gc_do_blocking, and collecting itself. */
+#if !defined(__SANITIZE_THREAD__)
+static int sigstack_phase;
+static long sigstack_bad;
+
+static void *wait_sigstack_phase_3(void *arg) {
+  (void)arg;
+  while (__atomic_load_n(&sigstack_phase, __ATOMIC_ACQUIRE) != 3)
+    usleep(100);
+  return NULL;
+}
+
+static void on_signal_stack(int sig) {
+  (void)sig;
+  uint64_t next = 0;
+  struct node *mine = tree(8, &next);
+  __atomic_store_n(&sigstack_phase, 1, __ATOMIC_RELEASE);
+  while (__atomic_load_n(&sigstack_phase, __ATOMIC_ACQUIRE) != 2)
+    usleep(100);
+  gc_do_blocking(wait_sigstack_phase_3, NULL);
+  for (int i = 0; i < 5; i++) {
+    gc_collect();
+    for (int j = 0; j < 2000; j++)
+      (void)gc_alloc(64);
+  }
+  uint64_t c = 0;
+  if (!tree_ok(mine, &c) || c != next)
+    __atomic_add_fetch(&sigstack_bad, 1, __ATOMIC_RELAXED);
+}
+
+static void *runs_handler_on_signal_stack(void *arg) {
+  (void)arg;
+  size_t size = 1 << 18;
+  stack_t ss = {.ss_sp = malloc(size), .ss_size = size};
+  if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0)
+    return NULL;
+  uint64_t next = 0;
+  struct node *t = tree(10, &next);
+  pthread_kill(pthread_self(), SIGUSR1);
+  uint64_t c = 0;
+  int ok = tree_ok(t, &c) && c == next;
+  ss.ss_flags = SS_DISABLE;
+  sigaltstack(&ss, NULL);
+  free(ss.ss_sp);
+  return (void *)(intptr_t)ok;
+}
+
+static void churn_and_collect(int rounds) {
+  for (int i = 0; i < rounds; i++) {
+    for (int j = 0; j < 2000; j++)
+      (void)gc_alloc(64);
+    gc_collect();
+  }
+}
+
+TEST(handler_on_signal_stack) {
+  struct sigaction sa = {.sa_handler = on_signal_stack, .sa_flags = SA_ONSTACK};
+  sigemptyset(&sa.sa_mask);
+  REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+  sigstack_phase = 0;
+  sigstack_bad = 0;
+  pthread_t t;
+  REQUIRE(gc_pthread_create(&t, NULL, runs_handler_on_signal_stack, NULL) == 0);
+  while (__atomic_load_n(&sigstack_phase, __ATOMIC_ACQUIRE) != 1)
+    usleep(100);
+  churn_and_collect(10);
+  __atomic_store_n(&sigstack_phase, 2, __ATOMIC_RELEASE);
+  churn_and_collect(10);
+  __atomic_store_n(&sigstack_phase, 3, __ATOMIC_RELEASE);
+  void *r;
+  gc_pthread_join(t, &r);
+  CHECK(r == (void *)1);
+  CHECK(sigstack_bad == 0);
+  signal(SIGUSR1, SIG_DFL);
+}
+#endif
+
+/* A thread stopped on a stack finalgc cannot scan (a coroutine's, made
+ * with makecontext) is a fatal error that says so, in a child process:
+ * going on would free what only that stack references. */
+static ucontext_t coroutine_ctx, coroutine_caller;
+static int coroutine_running;
+
+static void coroutine(void) {
+  __atomic_store_n(&coroutine_running, 1, __ATOMIC_RELEASE);
+  for (;;)
+    usleep(1000);
+}
+
+static void *runs_coroutine(void *arg) {
+  (void)arg;
+  static char stack[1 << 16];
+  getcontext(&coroutine_ctx);
+  coroutine_ctx.uc_stack.ss_sp = stack;
+  coroutine_ctx.uc_stack.ss_size = sizeof stack;
+  coroutine_ctx.uc_link = NULL;
+  makecontext(&coroutine_ctx, coroutine, 0);
+  swapcontext(&coroutine_caller, &coroutine_ctx);
+  return NULL;
+}
+
+static int coroutine_child(void) {
+  pthread_t t;
+  gc_pthread_create(&t, NULL, runs_coroutine, NULL);
+  while (!__atomic_load_n(&coroutine_running, __ATOMIC_ACQUIRE))
+    usleep(100);
+  gc_collect(); /* aborts */
+  return 0;
+}
+
+TEST(coroutine_stack_is_reported) {
+  char cmd[256], out[4096];
+  snprintf(cmd, sizeof cmd, "/proc/%d/exe --coroutine 2>&1", (int)getpid());
+  FILE *p = popen(cmd, "r");
+  REQUIRE(p != NULL);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  int status = pclose(p);
+  /* The shell reports the child's abort as 128 + SIGABRT. */
+  CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) ==
+        128 + SIGABRT);
+  CHECK(strstr(out, "runs on a stack finalgc cannot scan") != NULL);
 }
 
 /* Large objects allocated while another thread collects: a collection
@@ -777,14 +910,23 @@ TEST(unregistered_cleanup_stops_during_collections) {
   free(stop_handles);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   gc_init();
+  if (argc > 1 && strcmp(argv[1], "--coroutine") == 0)
+    return coroutine_child();
   /* First: later tests leave words behind that may keep its object. */
   RUN(weak_value_in_unregistered_thread_keeps_object);
   RUN(builders_and_collectors);
   RUN(finalizers_across_threads);
   RUN(other_thread_stack_is_a_root);
   RUN(large_allocations_during_collections);
+  /* ThreadSanitizer holds back a signal that arrives while a handler it
+   * called runs until that handler returns: the suspend signal would never
+   * be handled. */
+#if !defined(__SANITIZE_THREAD__)
+  RUN(handler_on_signal_stack);
+#endif
+  RUN(coroutine_stack_is_reported);
   RUN(threads_come_and_go);
   RUN(blocking_read);
   RUN(cancelled_inside_blocking_call);

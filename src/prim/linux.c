@@ -1,8 +1,8 @@
 /*
- * The operating-system layer for Linux (x86-64 first; nothing here is
- * architecture-specific).  Everything the collector needs from the kernel
- * and the C library goes through these functions, so that the algorithm
- * files hold no platform conditionals.
+ * The operating-system layer for Linux (x86-64 first; only reading the
+ * stack pointer out of a signal frame is architecture-specific).  Everything
+ * the collector needs from the kernel and the C library goes through these
+ * functions, so that the algorithm files hold no platform conditionals.
  *
  * Contract (shared with src/internal.h): addresses and sizes passed in are
  * page-aligned, result pointers are non-NULL, int results are 0 on success.
@@ -21,14 +21,17 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../sanitizer.h"
 
 /* Maps size bytes at a HUGE_PAGE_SIZE-aligned address: a little more, then
  * the ends are trimmed. */
@@ -93,6 +96,63 @@ int fgc_prim_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
   *lo = (uintptr_t)addr;
   *hi = (uintptr_t)addr + size;
   return 0;
+}
+
+/* If the calling thread runs on its signal stack (sigaltstack), and sp is
+ * on it, stores that stack's bounds and returns 0.  A bare system call,
+ * so async-signal-safe.  A signal stack set with SS_AUTODISARM reads as
+ * disabled while a handler runs on it, so it is not found. */
+int fgc_prim_signal_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi) {
+  stack_t ss;
+  if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
+    return -1;
+  uintptr_t base = (uintptr_t)ss.ss_sp;
+  if (sp < base || sp - base >= ss.ss_size)
+    return -1;
+  *lo = base;
+  *hi = base + ss.ss_size;
+  return 0;
+}
+
+#if defined(__x86_64__)
+#define FRAME_SP(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RSP])
+#define RED_ZONE 128 /* the System V ABI's: live data below the SP */
+#elif defined(__aarch64__)
+#define FRAME_SP(uc) ((uintptr_t)(uc)->uc_mcontext.sp)
+#define RED_ZONE 0
+#else
+#error "fgc_prim_interrupted_sp: no signal frame layout for this architecture"
+#endif
+
+/* Finds where a handler running on the signal stack [sig_lo, sig_hi)
+ * interrupted the thread's own stack [lo, hi): when the kernel switches a
+ * thread to its signal stack, the frame it writes there holds a ucontext
+ * whose uc_stack describes the signal stack, flagged as not in use at the
+ * interruption, and whose registers hold the interrupted stack pointer.
+ * Returns the lowest such pointer in the words of [from, sig_hi), less the
+ * ABI's red zone (clamped to lo), or 0 if there is none.  Taking the
+ * lowest makes a stale frame of an earlier handler harmless: its pointer
+ * was once a stack pointer of this stack, so it only widens the scan. */
+NO_SANITIZE uintptr_t fgc_prim_interrupted_sp(uintptr_t from, uintptr_t sig_lo,
+                                              uintptr_t sig_hi, uintptr_t lo,
+                                              uintptr_t hi) {
+  uintptr_t found = 0;
+  from = (from + WORD_SIZE - 1) & ~(uintptr_t)(WORD_SIZE - 1);
+  for (uintptr_t p = from;
+       p + offsetof(ucontext_t, uc_mcontext) + sizeof(mcontext_t) <= sig_hi;
+       p += WORD_SIZE) {
+    const ucontext_t *uc = (const ucontext_t *)p;
+    if ((uintptr_t)uc->uc_stack.ss_sp != sig_lo ||
+        uc->uc_stack.ss_size != sig_hi - sig_lo ||
+        (uc->uc_stack.ss_flags & (SS_ONSTACK | SS_DISABLE)) != 0)
+      continue;
+    uintptr_t sp = FRAME_SP(uc);
+    if (sp >= lo && sp <= hi && (!found || sp < found))
+      found = sp;
+  }
+  if (!found)
+    return 0;
+  return found - lo > RED_ZONE ? found - RED_ZONE : lo;
 }
 
 uint64_t fgc_prim_nanotime(void) {
