@@ -351,17 +351,22 @@ void fgc_cleanup_fork_child(void) {
   struct runner *mine = in_cleanup ? my_runner : NULL;
   for (int i = MAX_RUNNERS - 1; i >= 0; i--) {
     struct special_cleanup *c = runners[i].running;
-    if (!c || &runners[i] == mine)
+    if (&runners[i] == mine)
+      continue;
+    /* A runner inside the last cleanup of its batch has running == NULL
+     * but its batch_first still set: left so, waiters would wait for
+     * that batch for ever. */
+    runners[i].batch_first = 0;
+    if (!c)
       continue;
     struct special_cleanup *last = c;
     while (next_of(last))
       last = next_of(last);
-    last->s.next = &q_head->s;
+    last->s.next = q_head ? &q_head->s : NULL;
     if (!q_head)
       q_tail = last;
     q_head = c;
     runners[i].running = NULL;
-    runners[i].batch_first = 0;
   }
   uint64_t pending = mine ? mine->batch_n : 0;
   for (struct special_cleanup *c = q_head; c; c = next_of(c))

@@ -446,7 +446,7 @@ void fgc_finalizer_fork_child(void) {
     struct special_finalizer *last = running;
     while (next_of(last))
       last = next_of(last);
-    last->s.next = &finq_head->s;
+    last->s.next = finq_head ? &finq_head->s : NULL;
     if (!finq_head)
       finq_tail = last;
     finq_head = running;

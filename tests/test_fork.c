@@ -301,6 +301,88 @@ static int fork_inside_runner(int cleanup) {
 TEST(fork_inside_finalizer) { CHECK(fork_inside_runner(0)); }
 TEST(fork_inside_cleanup) { CHECK(fork_inside_runner(1)); }
 
+/* fork while the runner is inside a finalizer (or cleanup) that blocks,
+ * with the rest of its batch (n - 1 records) not yet run and nothing else
+ * queued.  The child must run that rest, each once, and its wait call
+ * must return.  Two bugs: requeueing onto an empty queue took the address
+ * of a member of a null pointer (UBSan stopped the child), and a cleanup
+ * runner inside the last record of its batch left that batch's mark, for
+ * which the child's gc_wait_cleanups waited for ever. */
+#define BUSY_MAX 3
+static int busy_runs[BUSY_MAX];
+static int busy_started, busy_release;
+
+static void busy_child_alarm(int sig) {
+  (void)sig;
+  _exit(2);
+}
+
+static void run_busy(intptr_t id) {
+  __atomic_add_fetch(&busy_runs[id], 1, __ATOMIC_RELAXED);
+  if (__atomic_exchange_n(&busy_started, 1, __ATOMIC_ACQ_REL))
+    return;
+  while (!__atomic_load_n(&busy_release, __ATOMIC_ACQUIRE))
+    usleep(1000);
+}
+
+static void busy_finalizer(void *obj, void *arg) {
+  (void)obj;
+  run_busy((intptr_t)arg);
+}
+
+static void busy_cleanup(void *arg) { run_busy((intptr_t)arg); }
+
+static NOINLINE void make_busy(int cleanup, int n) {
+  for (intptr_t i = 0; i < n; i++) {
+    void *obj = gc_alloc(32);
+    if (cleanup)
+      gc_add_cleanup(obj, busy_cleanup, (void *)i);
+    else
+      gc_set_finalizer(obj, busy_finalizer, (void *)i);
+  }
+}
+
+static int fork_while_runner_busy(int cleanup, int n) {
+  memset(busy_runs, 0, sizeof busy_runs);
+  busy_started = busy_release = 0;
+  make_busy(cleanup, n);
+  scrub_stack();
+  for (int i = 0; i < 50 && !__atomic_load_n(&busy_started, __ATOMIC_ACQUIRE);
+       i++) {
+    gc_collect();
+    usleep(10000);
+  }
+  REQUIRE(__atomic_load_n(&busy_started, __ATOMIC_ACQUIRE));
+  pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGALRM, busy_child_alarm);
+    alarm(10);
+    if (cleanup)
+      gc_wait_cleanups();
+    else
+      gc_wait_finalizers();
+    int ok = 1;
+    for (int i = 0; i < n; i++)
+      ok &= __atomic_load_n(&busy_runs[i], __ATOMIC_RELAXED) <= 1;
+    _exit(ok ? 0 : 1);
+  }
+  REQUIRE(pid > 0);
+  __atomic_store_n(&busy_release, 1, __ATOMIC_RELEASE);
+  int status;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  if (cleanup)
+    gc_wait_cleanups();
+  else
+    gc_wait_finalizers();
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(fork_while_runner_busy) {
+  CHECK(fork_while_runner_busy(0, 3));
+  CHECK(fork_while_runner_busy(1, 1));
+  CHECK(fork_while_runner_busy(1, 3));
+}
+
 int main(void) {
 #if defined(__SANITIZE_THREAD__)
   /* ThreadSanitizer cannot follow a child that starts threads after a
@@ -316,5 +398,6 @@ int main(void) {
   RUN(fork_while_others_malloc);
   RUN(fork_inside_finalizer);
   RUN(fork_inside_cleanup);
+  RUN(fork_while_runner_busy);
   return test_summary();
 }
