@@ -360,7 +360,8 @@ static void *alloc_slow(size_t size, int kind) {
   if (size == 0)
     return fgc_zerobase;
   if (size >= GC_MAX_SMALL_SIZE)
-    return alloc_large(slot_size(size), kind, NULL);
+    return size <= SIZE_MAX - 16 ? alloc_large(slot_size(size), kind, NULL)
+                                 : out_of_memory();
   fgc_critical_enter();
   void *p = kind == KIND_NOSCAN && size < TINY_SIZE
                 ? alloc_tiny(c, size)
@@ -610,6 +611,8 @@ void *gc_realloc(void *ptr, size_t size) {
     gc_free(ptr);
     return fgc_zerobase;
   }
+  if (size > SIZE_MAX - 16)
+    return out_of_memory(); /* slot_size would wrap */
   size_t old = tiny ? base + TINY_SIZE - p : usable_size(s);
   size_t slot = slot_size(size);
   bool fits =

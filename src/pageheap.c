@@ -349,6 +349,8 @@ static struct span *grow_merged(size_t npages) {
  * heap limit) is exhausted.  The caller sets its class and bitmaps. */
 struct span *fgc_pageheap_alloc(size_t npages) {
   struct heap *h = fgc_heap;
+  if (npages == 0)
+    fgc_fatal("fgc_pageheap_alloc: a span of no pages");
   struct span *s = find_free(npages);
   if (!s && !(s = grow_merged(npages)))
     return NULL;

@@ -237,6 +237,30 @@ TEST(bad_input) {
   CHECK(q != NULL && gc_size(q) >= 64);
 }
 
+/* Sizes near SIZE_MAX fail with ENOMEM.  They wrapped to a slot of 0
+ * bytes: a span of no pages at the start of free pages, handed out again
+ * by the next large allocation, and a crash in the next sweep. */
+TEST(impossible_sizes) {
+  size_t sizes[] = {SIZE_MAX, SIZE_MAX - 15, SIZE_MAX - 16, SIZE_MAX / 2};
+  for (int i = 0; i < 4; i++) {
+    errno = 0;
+    CHECK(gc_alloc(sizes[i]) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(gc_alloc_noscan(sizes[i]) == NULL && errno == ENOMEM);
+  }
+  long *big = gc_alloc(100000);
+  REQUIRE(big != NULL);
+  big[0] = 42;
+  errno = 0;
+  CHECK(gc_realloc(big, SIZE_MAX) == NULL && errno == ENOMEM);
+  CHECK(gc_realloc(big, SIZE_MAX - 15) == NULL);
+  long *other = gc_alloc(100000);
+  REQUIRE(other != NULL);
+  CHECK(other != big && big[0] == 42 && gc_size(big) >= 100000);
+  gc_collect();
+  CHECK(big[0] == 42 && gc_base(big) == big);
+}
+
 TEST(roots_api) {
   void *block = malloc(256);
   CHECK(gc_add_roots(block, (char *)block + 256) == GC_OK);
@@ -274,6 +298,7 @@ int main(void) {
   RUN(one_past_the_end);
   RUN(base_and_size);
   RUN(bad_input);
+  RUN(impossible_sizes);
   RUN(roots_api);
   RUN(stats);
   return test_summary();
