@@ -316,15 +316,19 @@ void *gc_do_blocking(void *(*fn)(void *), void *arg) {
   if (!t || __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
     return fn(arg);
   __builtin_unwind_init();
-  void *volatile anchor = arg;
-  enter_blocking(t, fgc_stack_start(t, (uintptr_t)&anchor));
-  void *result;
+  /* The result goes straight to a slot above the anchor: it stays a root
+   * through the calls that leave blocking mode (in a register, it was
+   * not, and a collection then could free it). */
+  volatile struct {
+    void *anchor;
+    void *result;
+  } frame = {arg, NULL};
+  enter_blocking(t, fgc_stack_start(t, (uintptr_t)&frame.anchor));
   pthread_cleanup_push(leave_blocking, t);
-  result = fn(arg);
+  frame.result = fn(arg);
   pthread_cleanup_pop(0);
   leave_blocking(t);
-  __asm__ volatile("" : : "r"(&anchor) : "memory");
-  return result;
+  return frame.result;
 }
 
 /* bdwgc's GC_call_with_gc_active: inside gc_do_blocking, runs fn(arg) as
