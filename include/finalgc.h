@@ -390,9 +390,9 @@ GC_API int gc_unregister_thread(void);
  * touch the heap nor call finalgc (a gc_do_blocking inside fn only runs
  * its own fn), and its own frames are not scanned: a heap pointer it
  * returns must be reachable from elsewhere until it has returned (from
- * then on, gc_do_blocking keeps it).  A thread cancelled inside fn, or calling
- * pthread_exit there, leaves blocking mode before its cleanup handlers run, so
- * they may use the heap. */
+ * then on, gc_do_blocking keeps it).  A thread cancelled inside fn, or
+ * calling pthread_exit there, leaves blocking mode before its cleanup
+ * handlers run, so they may use the heap. */
 GC_API void *gc_do_blocking(void *(*fn)(void *), void *arg);
 
 /* Sets the number of threads that mark during a collection (the collecting
