@@ -543,6 +543,7 @@ static int free_large(struct span *s) {
   }
   fgc_list_remove(&h->large, s);
   fgc_specials_drop_object(s, s->base);
+  fgc_links_drop_inside(s->base, s->base + s->elemsize);
   size_t size = s->elemsize;
   fgc_pageheap_free(s);
   fgc_unlock(&h->lock);
@@ -582,6 +583,7 @@ int gc_free(void *ptr) {
     return err != GC_OK ? err : GC_ERR_FREED;
   }
   fgc_specials_drop_object(s, p);
+  fgc_links_drop_inside(p, p + s->elemsize);
   /* Cleared now, so that nothing it pointed to is kept by it. */
   memset(ptr, fgc_opt.clobberfree ? 0xdf : 0, s->elemsize);
   *(void **)ptr = c->freed[s->spc];

@@ -734,6 +734,7 @@ FGC_INTERNAL int fgc_link_move(void **link, void **new_link, bool is_long);
 FGC_INTERNAL void fgc_links_lock(void);
 FGC_INTERNAL void fgc_links_unlock(void);
 FGC_INTERNAL void fgc_link_forget_locked(struct special_link *l);
+FGC_INTERNAL void fgc_links_drop_inside(uintptr_t lo, uintptr_t hi);
 FGC_INTERNAL void fgc_links_process(void);          /* world stopped */
 FGC_INTERNAL bool fgc_short_links_registered(void); /* world stopped */
 FGC_INTERNAL void fgc_links_clear_short(void);      /* world stopped */

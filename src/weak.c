@@ -158,10 +158,10 @@ void *gc_weak_value(gc_weak *w) {
  *
  * Each link address is registered at most once per kind, so a table per
  * kind maps it to its special (unregistering and moving go by the link).
- * A link that lies inside a heap object which dies is dropped, never
- * written: bdwgc's "a link disappears when the object containing it is
- * collected".  links_lock guards the tables; the collector takes it with
- * the world stopped, when no thread can hold it.
+ * A link that lies inside a heap object which dies, or is released with
+ * gc_free, is dropped, never written: bdwgc's "a link disappears when the
+ * object containing it is collected".  links_lock guards the tables; the
+ * collector takes it with the world stopped, when no thread can hold it.
  */
 
 struct link_table {
@@ -262,6 +262,47 @@ static struct special_link *link_take(void **link, bool is_long) {
   len_add(t, -1);
   fgc_special_unlink(span_of(~l->hidden_obj), &l->s);
   return l;
+}
+
+/* gc_free's other side: drops the registrations whose link lies in the
+ * freed object [lo, hi), as a collection drops those in a dead object,
+ * since its memory is reused.  A small object's words are looked up one by
+ * one, a table smaller than that is scanned whole. */
+void fgc_links_drop_inside(uintptr_t lo, uintptr_t hi) {
+  if (__atomic_load_n(&tables[0].len, __ATOMIC_RELAXED) == 0 &&
+      __atomic_load_n(&tables[1].len, __ATOMIC_RELAXED) == 0)
+    return;
+  struct special *dropped = NULL;
+  fgc_lock(&links_lock);
+  for (int is_long = 0; is_long < 2; is_long++) {
+    struct link_table *t = &tables[is_long];
+    if (t->len == 0)
+      continue;
+    if ((hi - lo) / WORD_SIZE < t->cap) {
+      for (uintptr_t p = lo; p < hi; p += WORD_SIZE) {
+        struct special_link *l = link_take((void **)p, is_long);
+        if (l) {
+          l->s.next = dropped;
+          dropped = &l->s;
+        }
+      }
+      continue;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+      struct special_link *l = t->slots[i];
+      if (!l || l == TOMBSTONE || (uintptr_t)l->link - lo >= hi - lo)
+        continue;
+      l = link_take(l->link, is_long);
+      l->s.next = dropped;
+      dropped = &l->s;
+    }
+  }
+  fgc_unlock(&links_lock);
+  while (dropped) {
+    struct special *next = dropped->next;
+    fgc_special_free(dropped);
+    dropped = next;
+  }
 }
 
 int fgc_link_register(void **link, void *obj, bool is_long) {

@@ -505,6 +505,45 @@ TEST(links_inside_dead_objects) {
   probes_reset();
 }
 
+/* A link inside an object released with GC_FREE goes with it: it is no
+ * longer registered, and when its target dies the collector writes
+ * nothing into the memory, which the next allocation of that size reuses
+ * (finalgc wrote NULL there, and in a freed slot it cut the thread's list
+ * of freed slots).  bdwgc 8.2 writes through such a link: finalgc only. */
+#ifdef GC_FINALGC
+static NOINLINE GC_word *link_in_freed(size_t size, struct wobj **target) {
+  GC_word *container = GC_malloc_atomic(size);
+  REQUIRE(container != NULL);
+  struct wobj *t = new_wobj(0);
+  REQUIRE(GC_general_register_disappearing_link((void **)&container[1], t) ==
+          GC_SUCCESS);
+  REQUIRE(GC_register_long_link((void **)&container[2], t) == GC_SUCCESS);
+  GC_FREE(container);
+  CHECK(GC_unregister_disappearing_link((void **)&container[1]) == 0);
+  CHECK(GC_unregister_long_link((void **)&container[2]) == 0);
+  *target = t;
+  return container;
+}
+
+TEST(links_inside_freed_objects) {
+  size_t sizes[] = {4 * sizeof(GC_word), 100000};
+  for (int k = 0; k < 2; k++) {
+    struct wobj *target;
+    (void)link_in_freed(sizes[k], &target);
+    GC_word *reused = GC_malloc_atomic(sizes[k]);
+    REQUIRE(reused != NULL);
+    reused[0] = reused[1] = reused[2] = (GC_word)-1;
+    int tprobe = probe_next;
+    probe_add(target);
+    target = NULL;
+    CHECK(COLLECT_UNTIL(probes_alive(tprobe, tprobe + 1) == 0, 10));
+    CHECK(reused[0] == (GC_word)-1 && reused[1] == (GC_word)-1 &&
+          reused[2] == (GC_word)-1);
+    probes_reset();
+  }
+}
+#endif
+
 int main(void) {
   GC_INIT();
   compat_init();
@@ -520,5 +559,8 @@ int main(void) {
   RUN(long_link_outlives_finalization);
   RUN(short_link_to_object_kept_only_for_a_finalizer);
   RUN(links_inside_dead_objects);
+#ifdef GC_FINALGC
+  RUN(links_inside_freed_objects);
+#endif
   return test_summary();
 }
