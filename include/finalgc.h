@@ -348,6 +348,11 @@ GC_API void *gc_weak_value(gc_weak *w);
  * gc_last_error; NULL from the calls that return a pointer).
  * ---------------------------------------------------------------------- */
 
+/* Thread-specific data destructors (pthread_key_create) may use the heap
+ * in every destructor round but the C library's last
+ * (PTHREAD_DESTRUCTOR_ITERATIONS, 4 in glibc): finalgc unregisters the
+ * thread in that round, and calls after that fail as out of memory. */
+
 /* pthread_create for threads that use the heap: the new thread is
  * registered before start runs, so arg may be the only reference to a heap
  * object.  Threads are unregistered automatically however they end. */

@@ -36,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 
@@ -214,8 +215,20 @@ struct stack_start fgc_stack_start(const struct gc_thread *t, uintptr_t sp) {
 
 /* --- registration ------------------------------------------------------- */
 
-/* Registers the calling thread; NULL if memory is exhausted. */
+/* Key destructor rounds the calling thread has been through (thread_exit). */
+static __thread unsigned exit_rounds __attribute__((tls_model("initial-exec")));
+
+/* Registers the calling thread; NULL if memory is exhausted, or if the
+ * thread is past its last key destructor round (see thread_exit). */
 static struct gc_thread *register_self(void) {
+  if (exit_rounds >= PTHREAD_DESTRUCTOR_ITERATIONS) {
+    static int told;
+    if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+      fgc_message("a thread-specific data destructor called finalgc in its "
+                  "thread's last destructor round, after the thread was "
+                  "unregistered: the call fails (as out of memory)");
+    return NULL;
+  }
   struct gc_thread *t = fgc_fixalloc_alloc(&thread_records);
   if (!t)
     return NULL;
@@ -257,7 +270,20 @@ static void unregister(struct gc_thread *t) {
   fgc_fixalloc_free(&thread_records, t);
 }
 
-static void thread_exit(void *arg) { unregister(arg); }
+/* The key destructor.  The C library runs key destructors in up to
+ * PTHREAD_DESTRUCTOR_ITERATIONS rounds, each in key order, so another
+ * key's destructor may use the heap after this one ran: one that
+ * registered the thread again in the last round left a dead thread
+ * registered, which the next collection waited for for ever.  So this
+ * destructor asks for every round, and unregisters in the last; a call
+ * into finalgc after that fails (register_self). */
+static void thread_exit(void *arg) {
+  if (++exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    pthread_setspecific(thread_key, arg);
+    return;
+  }
+  unregister(arg);
+}
 
 /* The slow path of fgc_register_caller (internal.h). */
 bool fgc_register_caller_slow(const char *call) {

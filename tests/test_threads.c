@@ -1,6 +1,7 @@
 /* Many mutator threads: stopping the world, per-thread caches, thread
  * registration, blocking calls. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -371,6 +372,50 @@ TEST(coroutine_stack_is_reported) {
   CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) ==
         128 + SIGABRT);
   CHECK(strstr(out, "runs on a stack finalgc cannot scan") != NULL);
+}
+
+/* A thread-specific data destructor that allocates, in every destructor
+ * round, of a thread made with gc_pthread_create: in the first rounds the
+ * thread is still registered and its objects are safe; in the last, after
+ * finalgc's own destructor unregistered it, the call fails (documented).
+ * Registering it again then left a dead thread registered, and the next
+ * collection waited for it for ever. */
+static pthread_key_t dtor_key;
+static int dtor_round, dtor_allocated, dtor_bad;
+
+static void allocating_destructor(void *value) {
+  dtor_round++;
+  if (gc_alloc(16) != NULL) {
+    dtor_allocated++;
+    uint64_t next = 0;
+    struct node *t = tree(6, &next);
+    gc_collect();
+    uint64_t c = 0;
+    if (!tree_ok(t, &c) || c != next)
+      dtor_bad++;
+  }
+  if (dtor_round < PTHREAD_DESTRUCTOR_ITERATIONS)
+    pthread_setspecific(dtor_key, value);
+}
+
+static void *sets_allocating_key(void *arg) {
+  (void)arg;
+  pthread_setspecific(dtor_key, &dtor_key);
+  return NULL;
+}
+
+TEST(allocating_key_destructor) {
+  REQUIRE(pthread_key_create(&dtor_key, allocating_destructor) == 0);
+  pthread_t t;
+  REQUIRE(gc_pthread_create(&t, NULL, sets_allocating_key, NULL) == 0);
+  gc_pthread_join(t, NULL);
+  CHECK(dtor_round == PTHREAD_DESTRUCTOR_ITERATIONS);
+  CHECK(dtor_allocated == PTHREAD_DESTRUCTOR_ITERATIONS - 1);
+  CHECK(dtor_bad == 0);
+  alarm(60); /* a dead registered thread hangs the collection */
+  gc_collect();
+  alarm(0);
+  pthread_key_delete(dtor_key);
 }
 
 /* Large objects allocated while another thread collects: a collection
@@ -927,6 +972,7 @@ int main(int argc, char **argv) {
   RUN(handler_on_signal_stack);
 #endif
   RUN(coroutine_stack_is_reported);
+  RUN(allocating_key_destructor);
   RUN(threads_come_and_go);
   RUN(blocking_read);
   RUN(cancelled_inside_blocking_call);
