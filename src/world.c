@@ -79,18 +79,35 @@ static void suspend_handler(int sig);
 static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
+static int fork_armed;             /* fgc_world_init has run */
+static __thread bool fork_prepared /* by this thread's fork_prepare */
+    __attribute__((tls_model("initial-exec")));
 
 void fgc_world_init(void) {
   fgc_fixalloc_init(&thread_records, sizeof(struct gc_thread));
   fgc_fixalloc_init(&result_records, sizeof(struct thread_result));
   if (pthread_key_create(&thread_key, thread_exit) != 0)
     fgc_fatal("pthread_key_create failed");
-  if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
-    fgc_fatal("pthread_atfork failed");
   if (fgc_prim_install_suspend_handler(fgc_opt.suspend_signal,
                                        suspend_handler) != 0)
     fgc_fatal("cannot install the handler for signal %d",
               fgc_opt.suspend_signal);
+  __atomic_store_n(&fork_armed, 1, __ATOMIC_RELEASE);
+}
+
+/* The fork handlers are registered before main runs, ahead of the
+ * program's: the C library runs prepare handlers in the reverse order of
+ * registration and the others in order, so finalgc's prepare runs after
+ * the program's, and its parent and child handlers before the program's,
+ * as the lowest layer's should.  Registered at the first call, they ran
+ * the other way round for handlers the program had registered before: a
+ * program's prepare that takes its own lock, held by a thread allocating
+ * under it, waited for that thread, which waited at finalgc's fork gate;
+ * and a program's child handler that allocated found finalgc's locks still
+ * held.  They do nothing until the collector is initialised. */
+__attribute__((constructor(101))) static void register_fork_handlers(void) {
+  if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+    fgc_fatal("pthread_atfork failed");
 }
 
 static void *lock_world(void *arg) {
@@ -570,6 +587,9 @@ static void fork_end(void) {
  * lists), the world restarts with nobody to wake, and the finalizer and
  * marker threads are started again on demand. */
 static void fork_prepare(void) {
+  if (!__atomic_load_n(&fork_armed, __ATOMIC_ACQUIRE))
+    return;
+  fork_prepared = true;
   fgc_world_lock();
   fgc_critical_enter();
   __atomic_store_n(&fgc_fork_gate, 1, __ATOMIC_SEQ_CST);
@@ -596,6 +616,9 @@ static void unlock_all(void) {
 }
 
 static void fork_parent(void) {
+  if (!fork_prepared)
+    return;
+  fork_prepared = false;
   fgc_cleanup_fork_parent();
   fgc_finalizer_fork_parent();
   unlock_all();
@@ -603,6 +626,9 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  if (!fork_prepared)
+    return;
+  fork_prepared = false;
   fgc_mark_fork_child();
   fgc_cleanup_fork_child();
   fgc_finalizer_fork_child();

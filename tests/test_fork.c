@@ -172,9 +172,10 @@ static NOINLINE int fill_and_check(void) {
   return 0;
 }
 
-/* Forks n times while two threads run worker; every child fills and
- * checks fresh objects.  Returns the number of children that failed. */
-static int forks_while(void *(*worker)(void *), int n) {
+/* Forks n times while two threads run worker; every child exits with
+ * child()'s result.  Returns the number of children that failed. */
+static int forks_while_child(void *(*worker)(void *), int n,
+                             int (*child)(void)) {
   pthread_t workers[2];
   stop = 0;
   for (int i = 0; i < 2; i++)
@@ -184,7 +185,7 @@ static int forks_while(void *(*worker)(void *), int n) {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0)
-      _exit(fill_and_check());
+      _exit(child());
     int status;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
@@ -195,7 +196,53 @@ static int forks_while(void *(*worker)(void *), int n) {
   return bad;
 }
 
+/* The program's own fork handlers, registered before finalgc's first
+ * call, the usual way to make a lock fork-safe: its prepare handler takes
+ * program_lock, which other threads hold while they allocate, and its
+ * child handler allocates.  finalgc's prepare must run after the
+ * program's (before it, it stopped allocation while a thread held
+ * program_lock: fork hung), and its child handler before the program's
+ * (after it, the program's allocation found finalgc's locks held). */
+static pthread_mutex_t program_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *child_handler_object;
+
+static void program_prepare(void) { pthread_mutex_lock(&program_lock); }
+static void program_parent(void) { pthread_mutex_unlock(&program_lock); }
+static void program_child(void) {
+  pthread_mutex_unlock(&program_lock);
+  child_handler_object = gc_alloc(64);
+  if (child_handler_object)
+    child_handler_object[7] = 77;
+}
+
+static void *alloc_under_program_lock(void *arg) {
+  (void)arg;
+  unsigned i = 0;
+  while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&program_lock);
+    gc_keep_alive(gc_alloc(16 + 8 * (i++ % 3)));
+    pthread_mutex_unlock(&program_lock);
+  }
+  return NULL;
+}
+
+static NOINLINE int check_child_handler_then_fill(void) {
+  if (!child_handler_object || child_handler_object[7] != 77)
+    return 1;
+  return fill_and_check();
+}
+
+/* The same, each child filling and checking fresh objects. */
+static int forks_while(void *(*worker)(void *), int n) {
+  return forks_while_child(worker, n, fill_and_check);
+}
+
 TEST(fork_while_others_allocate) { CHECK(forks_while(spin_alloc, 40) == 0); }
+
+TEST(program_fork_handlers) {
+  CHECK(forks_while_child(alloc_under_program_lock, 40,
+                          check_child_handler_then_fill) == 0);
+}
 
 /* Registered threads inside malloc and free while another forks: fork
  * must not park them as a collection does, or one parked inside malloc
@@ -390,11 +437,14 @@ int main(void) {
   fprintf(stderr, "skipped under ThreadSanitizer\n");
   return 0;
 #endif
+  /* Before finalgc's first call, as a program's own would be. */
+  pthread_atfork(program_prepare, program_parent, program_child);
   gc_init();
   /* A fork that deadlocks fails the test instead of hanging it. */
   alarm(120);
   RUN(fork_from_threaded_program);
   RUN(fork_while_others_allocate);
+  RUN(program_fork_handlers);
   RUN(fork_while_others_malloc);
   RUN(fork_inside_finalizer);
   RUN(fork_inside_cleanup);
