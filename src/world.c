@@ -235,15 +235,19 @@ struct stack_start fgc_stack_start(const struct gc_thread *t, uintptr_t sp) {
 /* Key destructor rounds the calling thread has been through (thread_exit). */
 static __thread unsigned exit_rounds __attribute__((tls_model("initial-exec")));
 
+/* The key destructor round in which a thread is unregistered for good. */
+#define LAST_EXIT_ROUND (PTHREAD_DESTRUCTOR_ITERATIONS - 1)
+
 /* Registers the calling thread; NULL if memory is exhausted, or if the
- * thread is past its last key destructor round (see thread_exit). */
+ * thread was unregistered for good (see thread_exit). */
 static struct gc_thread *register_self(void) {
-  if (exit_rounds >= PTHREAD_DESTRUCTOR_ITERATIONS) {
+  if (exit_rounds >= LAST_EXIT_ROUND) {
     static int told;
     if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
-      fgc_message("a thread-specific data destructor called finalgc in its "
-                  "thread's last destructor round, after the thread was "
-                  "unregistered: the call fails (as out of memory)");
+      fgc_message("a thread-specific data destructor called finalgc in one "
+                  "of its thread's last two destructor rounds, after the "
+                  "thread was unregistered: the call fails (as out of "
+                  "memory)");
     return NULL;
   }
   struct gc_thread *t = fgc_fixalloc_alloc(&thread_records);
@@ -292,10 +296,12 @@ static void unregister(struct gc_thread *t) {
  * key's destructor may use the heap after this one ran: one that
  * registered the thread again in the last round left a dead thread
  * registered, which the next collection waited for for ever.  So this
- * destructor asks for every round, and unregisters in the last; a call
- * into finalgc after that fails (register_self). */
+ * destructor asks for the next round until the last but one, and
+ * unregisters there for good: a call into finalgc after that fails
+ * (register_self).  Not in the last round: the sanitizers' runtimes tear
+ * down their thread state there, with keys made before finalgc's. */
 static void thread_exit(void *arg) {
-  if (++exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+  if (++exit_rounds < LAST_EXIT_ROUND) {
     pthread_setspecific(thread_key, arg);
     return;
   }
