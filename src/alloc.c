@@ -275,6 +275,7 @@ static void *alloc_large(size_t size, int kind, gc_layout layout) {
     return out_of_memory();
   size_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
   fgc_collect_if_needed();
+  fgc_reclaim_if_needed();
   struct span *s = NULL;
   for (int attempt = 0; attempt < 2; attempt++) {
     if (attempt == 1)
@@ -464,16 +465,18 @@ void *gc_alloc_noscan(size_t size) {
  * thread sweeps it, its marks and allocation bits are in flux.  The caller
  * is inside a critical section, so that no collection can start (and make
  * the span unswept again, its marks meaning "live" instead of "freed")
- * between the check and the reads. */
+ * between the check and the reads, and so that the record it reads is not
+ * reused under it (internal.h, Spans). */
 static struct span *find_object_critical(uintptr_t p, uint32_t *index) {
-  struct span *s = span_of(p);
-  if (!s || span_state(s) != SPAN_IN_USE)
-    return NULL;
-  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != fgc_heap->sweepgen) {
-    fgc_central_ensure_swept(s);
+  struct span *s;
+  for (;;) {
     s = span_of(p);
     if (!s || span_state(s) != SPAN_IN_USE)
       return NULL;
+    if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == fgc_heap->sweepgen)
+      break;
+    /* Swept or FREE after this: look again (a span made now is swept). */
+    fgc_central_ensure_swept(s);
   }
   uint32_t i = span_object_index(s, p);
   if (!span_slot_is_object(s, i) || mark_get(s, i))
@@ -563,7 +566,7 @@ int gc_free(void *ptr) {
     return in_arena(p) ? GC_ERR_FREED : GC_ERR_NOT_IN_HEAP;
   if (s->spc == SPC_TINY)
     return GC_OK;
-  if (span_object_index(s, p) >= s->nelems)
+  if (span_object_index(s, p) >= __atomic_load_n(&s->nelems, __ATOMIC_RELAXED))
     return GC_ERR_NOT_IN_HEAP;
   /* From the lookup to the "freed" mark, no collection may intervene (see
    * find_object_critical). */

@@ -19,7 +19,10 @@
  * both under its shard's lock, then sweeps it with no lock held, so that
  * threads refilling the same class do not queue behind a sweep.  Sweeping
  * ends with sweepgen = sg (release): a thread that sees sg sees the swept
- * span.  A thread that needs a span swept and finds it being swept waits.
+ * span.  A span that sweeping frees never gets sg: it goes FREE at sg - 1.
+ * A thread that needs a span swept and finds it being swept waits until it
+ * is swept or FREE.  So a small span a thread sees IN_USE at sg stays in
+ * place until the next collection: only sweeping frees small spans.
  *
  * Invariants:
  *   - A span is on exactly one of these lists, of the shard span.shard
@@ -159,7 +162,9 @@ static bool sweep_span(struct span *s) {
     marked[w] = packed_marks(s, w, &live);
   if (live == 0 &&
       __atomic_load_n(&c->empty.len, __ATOMIC_RELAXED) >= EMPTY_KEEP) {
-    __atomic_store_n(&s->sweepgen, h->sweepgen, __ATOMIC_RELEASE);
+    /* Its sweep generation stays sg - 1: a lookup that saw sg would take
+     * the unswept bits for swept ones.  A thread waiting for the sweep
+     * (fgc_central_ensure_swept) sees FREE instead. */
     fgc_lock(&h->lock);
     fgc_pageheap_free(s);
     fgc_unlock(&h->lock);

@@ -129,6 +129,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
 
   fgc_sweep_begin_cycle();
   fgc_sweep_large();
+  fgc_pageheap_reclaim();
   h->heap_marked = marked;
   h->heap_live = marked;
   h->heap_goal = goal_for(marked, h->gogc);
@@ -199,6 +200,24 @@ void fgc_collect_if_needed(void) {
 }
 
 void fgc_collect_for_oom(void) { collect(true, SIZE_MAX, false); }
+
+/* Frees the span records and bitmaps the page heap retired (pageheap.c)
+ * in a stop of the world of its own once there are RETIRED_MAX of them:
+ * a program that allocates and frees large objects with gc_free retires
+ * records and bitmaps without bringing collections nearer. */
+#define RETIRED_MAX 4096
+
+void fgc_reclaim_if_needed(void) {
+  if (likely(fgc_pageheap_retired() < RETIRED_MAX) || !fgc_thread_self())
+    return;
+  fgc_world_lock();
+  if (fgc_pageheap_retired() >= RETIRED_MAX) {
+    fgc_world_stop();
+    fgc_pageheap_reclaim();
+    fgc_world_start();
+  }
+  fgc_world_unlock();
+}
 
 void gc_collect(void) {
   fgc_ensure_init();

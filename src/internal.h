@@ -173,6 +173,25 @@ static inline void fgc_unlock(fgc_mutex *m) {
  * page map points every page of an IN_USE span at its record; a FREE span
  * is reachable through its first and last pages only (for coalescing).
  *
+ * Lookups of user pointers (gc_base, gc_size, gc_free, the specials calls)
+ * read span records with no lock, inside a critical section, while other
+ * threads build and tear spans down.  So:
+ *   - A span is published whole: it stays FREE until its class, size,
+ *     bitmaps and sweep generation are set, and IN_USE is stored last
+ *     (release); a lookup loads the state first (span_state, acquire).
+ *   - Tearing down stores FREE first, and leaves the class, size and
+ *     bitmap pointers as they were: a lookup that saw IN_USE may go on
+ *     reading them.
+ *   - A record is IN_USE at most once: a new span always gets a new
+ *     record, and a FREE record is never published.
+ *   - Records and bitmaps that the heap lets go (a FREE record merged into
+ *     its neighbour or used up, a FREE span's bitmaps) are retired, not
+ *     freed, until the world next stops (pageheap.c): a stopped thread is
+ *     outside its critical sections, so no lookup holds them then.
+ * A lookup that saw IN_USE thus reads one consistent span, still in place
+ * at least until it leaves its critical section, or, for a large span that
+ * another thread frees meanwhile, as it was just before.
+ *
  * Small-object spans allocate with a bitmap, as Go's do, and mark with
  * bytes, as bdwgc's parallel marker does:
  *   alloc_bits  slot i is allocated if i < freeindex or bit i is set;
@@ -261,6 +280,7 @@ struct __attribute__((aligned(64))) span {
   struct special *specials_tail; /* last of them, for O(1) appends */
   uint64_t free_since;           /* FREE only: collection count when freed */
   uint64_t free_since_ns;        /* FREE only: time when freed */
+  uint64_t one_slot[2];          /* large: alloc_bits and marks point here */
 };
 
 static inline size_t span_bitmap_words(uint32_t nelems) {
@@ -305,7 +325,7 @@ static inline void span_set_freeindex(struct span *s, uint32_t v) {
  * pointer. */
 static inline bool span_slot_is_object(const struct span *s, uint32_t i) {
   return i < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
-         (i < s->nelems &&
+         (i < __atomic_load_n(&s->nelems, __ATOMIC_RELAXED) &&
           ((__atomic_load_n(&s->alloc_bits[i / 64], __ATOMIC_RELAXED) >>
             (i % 64)) &
            1));
@@ -614,6 +634,8 @@ FGC_INTERNAL bool fgc_pageheap_expand(size_t npages);        /* heap.lock */
 FGC_INTERNAL struct span *fgc_pageheap_alloc(size_t npages); /* heap.lock */
 FGC_INTERNAL void fgc_pageheap_free(struct span *s);         /* heap.lock */
 FGC_INTERNAL void fgc_pageheap_scavenge(size_t retain);      /* heap.lock */
+FGC_INTERNAL void fgc_pageheap_reclaim(void);                /* world stopped */
+FGC_INTERNAL size_t fgc_pageheap_retired(void);
 FGC_INTERNAL int fgc_span_init_small(struct span *s, int spc);
 FGC_INTERNAL int fgc_span_init_large(struct span *s, int kind);
 FGC_INTERNAL void fgc_span_refill_cache(struct span *s);
@@ -779,6 +801,7 @@ FGC_INTERNAL void fgc_ensure_init(void);
 FGC_INTERNAL bool fgc_collect_needed(void);
 FGC_INTERNAL void fgc_collect_if_needed(void);
 FGC_INTERNAL void fgc_collect_for_oom(void);
+FGC_INTERNAL void fgc_reclaim_if_needed(void);
 
 /* "prim/linux.c": the operating system.  Every address and size passed in
  * is page-aligned; int results are 0 on success. */

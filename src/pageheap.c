@@ -21,6 +21,17 @@
  *     needzero means some may hold old data.  Never both.
  *   - heap.lock guards everything here, and heap.heap_inuse and
  *     heap.heap_released.
+ *   - Spans are published and torn down as internal.h (Spans) says, for
+ *     lookups that read records with no lock: fgc_pageheap_alloc returns a
+ *     new record, still FREE, which the caller builds and publishes under
+ *     the same hold of heap.lock (so nothing here ever sees a FREE record
+ *     that is not on a free list for long); fgc_pageheap_free makes a span
+ *     FREE before anything else.  A record's base never changes, and a
+ *     FREE record never becomes IN_USE: a run of free pages that is split
+ *     or used up gets new records.
+ *   - Records and bitmaps let go of are retired, not freed:
+ *     fgc_pageheap_reclaim frees them while the world is stopped, at every
+ *     collection, or sooner when many pile up (fgc_reclaim_if_needed).
  *
  * Huge pages: the arena past its first fgc_opt.hugepages bytes (8 MiB;
  * heap.huge_lo on) asks the kernel for transparent huge pages, and is committed
@@ -51,15 +62,30 @@
 #define MIN_RESERVE ((size_t)64 << 20)
 
 static struct fixalloc span_records;
-/* A span's allocation bits and mark bytes share one record: the bits first,
- * then one byte per slot.  One fixalloc per power-of-two slot count from
- * 8 to 1024. */
+/* A small-object span's allocation bits and mark bytes share one record:
+ * the bits first, then one byte per slot, then a word that links the
+ * record on the retired list (no lookup reads it).  One fixalloc per
+ * power-of-two slot count from 8 to 1024.  A large-object span keeps its
+ * one bit and one mark byte in its own record (span.one_slot). */
 #define BITMAP_BUCKETS 8
 static struct fixalloc bitmaps[BITMAP_BUCKETS];
 
 static size_t bucket_slots(int b) { return (size_t)8 << b; }
 static size_t bucket_bytes(int b) {
   return bucket_slots(b) / 8 + bucket_slots(b);
+}
+static size_t bucket_link(int b) { return (bucket_bytes(b) + 7) & ~(size_t)7; }
+
+/* Retired span records and bitmaps (see the invariants), freed by
+ * fgc_pageheap_reclaim once the world is stopped; heap.lock. */
+static struct span *retired_spans; /* linked through next */
+static void *retired_bitmaps[BITMAP_BUCKETS];
+static size_t retired_count; /* both; read without the lock as a hint */
+
+static void retire_span(struct span *s) {
+  s->next = retired_spans;
+  retired_spans = s;
+  __atomic_store_n(&retired_count, retired_count + 1, __ATOMIC_RELAXED);
 }
 
 /* --- span lists -------------------------------------------------------- */
@@ -120,8 +146,8 @@ static int bitmap_bucket(uint32_t nelems) {
   return b;
 }
 
-static int span_alloc_bitmaps(struct span *s) {
-  int b = bitmap_bucket(s->nelems);
+static int span_alloc_bitmaps(struct span *s, uint32_t nelems) {
+  int b = bitmap_bucket(nelems);
   uint64_t *bits = fgc_fixalloc_alloc(&bitmaps[b]);
   if (!bits)
     return -1;
@@ -131,10 +157,39 @@ static int span_alloc_bitmaps(struct span *s) {
   return 0;
 }
 
-static void span_free_bitmaps(struct span *s) {
-  fgc_fixalloc_free(&bitmaps[bitmap_bucket(s->nelems)], s->alloc_bits);
-  s->alloc_bits = NULL;
-  s->marks = NULL;
+/* Puts the bitmaps of s, a small-object span just made FREE, on the
+ * retired list.  s keeps pointing at them: a lookup that saw s IN_USE may
+ * still read them until the world next stops. */
+static void retire_bitmaps(struct span *s, uint32_t nelems) {
+  int b = bitmap_bucket(nelems);
+  *(void **)((char *)s->alloc_bits + bucket_link(b)) = retired_bitmaps[b];
+  retired_bitmaps[b] = s->alloc_bits;
+  __atomic_store_n(&retired_count, retired_count + 1, __ATOMIC_RELAXED);
+}
+
+/* Frees what was retired before the world stopped: no thread is inside a
+ * critical section, so none holds a pointer to it. */
+void fgc_pageheap_reclaim(void) {
+  struct heap *h = fgc_heap;
+  fgc_lock(&h->lock);
+  for (struct span *s = retired_spans, *next; s; s = next) {
+    next = s->next;
+    fgc_fixalloc_free(&span_records, s);
+  }
+  retired_spans = NULL;
+  for (int b = 0; b < BITMAP_BUCKETS; b++) {
+    for (void *p = retired_bitmaps[b], *next; p; p = next) {
+      next = *(void **)((char *)p + bucket_link(b));
+      fgc_fixalloc_free(&bitmaps[b], p);
+    }
+    retired_bitmaps[b] = NULL;
+  }
+  __atomic_store_n(&retired_count, 0, __ATOMIC_RELAXED);
+  fgc_unlock(&h->lock);
+}
+
+size_t fgc_pageheap_retired(void) {
+  return __atomic_load_n(&retired_count, __ATOMIC_RELAXED);
 }
 
 /* --- the arena --------------------------------------------------------- */
@@ -143,7 +198,7 @@ int fgc_pageheap_init(void) {
   struct heap *h = fgc_heap;
   fgc_fixalloc_init(&span_records, sizeof(struct span));
   for (int b = 0; b < BITMAP_BUCKETS; b++)
-    fgc_fixalloc_init(&bitmaps[b], bucket_bytes(b));
+    fgc_fixalloc_init(&bitmaps[b], bucket_link(b) + sizeof(void *));
 
   size_t want = fgc_opt.reserve;
   if (fgc_opt.max_heap && fgc_opt.max_heap < want)
@@ -238,9 +293,11 @@ static void free_list_remove(struct span *s) {
     bit_clear(free_small_nonempty, (uint32_t)s->npages);
 }
 
+/* Puts FREE span s on its free list.  A lookup may read the nelems of a
+ * span freed under it (internal.h, Spans): the store is atomic. */
 static void insert_free(struct span *s) {
   s->scan_kind = SCAN_NONE;
-  s->nelems = 0;
+  __atomic_store_n(&s->nelems, 0, __ATOMIC_RELAXED);
   span_set_freeindex(s, 0);
   __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
   free_list_push(s);
@@ -308,7 +365,7 @@ static struct span *find_free(size_t npages) {
 }
 
 /* Merges FREE span b (not on a list) into FREE span a, which is adjacent
- * and below it; a is not on a list either.  b's record is freed.  The
+ * and below it; a is not on a list either.  b's record is retired.  The
  * merged span counts as released only if both parts were. */
 static void merge(struct span *a, struct span *b) {
   struct heap *h = fgc_heap;
@@ -325,7 +382,7 @@ static void merge(struct span *a, struct span *b) {
   map_set(page_index(a->base + (a->npages - 1) * PAGE_SIZE), NULL);
   map_set(page_index(b->base), NULL);
   a->npages += b->npages;
-  fgc_fixalloc_free(&span_records, b);
+  retire_span(b);
   set_free_bounds(a, false);
 }
 
@@ -345,41 +402,59 @@ static struct span *grow_merged(size_t npages) {
   return s;
 }
 
-/* Allocates an IN_USE span of npages pages, or NULL when the arena (or the
- * heap limit) is exhausted.  The caller sets its class and bitmaps. */
+/* Allocates a span of npages pages, or NULL when the arena (or the heap
+ * limit) is exhausted.  The span has a record of its own, never FREE
+ * before, and the page map points at it, but it stays FREE, so invisible
+ * to lookups, until the caller has set its class and bitmaps and
+ * published it (fgc_span_init_small or _large), before it releases
+ * heap.lock.  The FREE span its pages came from is retired, and the pages
+ * left over get a new FREE record, so that no record's base ever moves: a
+ * lookup that saw a span IN_USE just before it was freed may read its base
+ * still. */
 struct span *fgc_pageheap_alloc(size_t npages) {
   struct heap *h = fgc_heap;
   if (npages == 0)
     fgc_fatal("fgc_pageheap_alloc: a span of no pages");
-  struct span *s = find_free(npages);
-  if (!s && !(s = grow_merged(npages)))
+  struct span *s = span_record(0, npages);
+  if (!s)
     return NULL;
-  if (s->npages > npages) {
+  struct span *f = find_free(npages);
+  if (!f && !(f = grow_merged(npages))) {
+    fgc_fixalloc_free(&span_records, s); /* never seen by anyone */
+    return NULL;
+  }
+  if (f->npages > npages) {
     struct span *rest =
-        span_record(s->base + npages * PAGE_SIZE, s->npages - npages);
+        span_record(f->base + npages * PAGE_SIZE, f->npages - npages);
     if (!rest) {
-      insert_free(s);
+      insert_free(f);
+      fgc_fixalloc_free(&span_records, s);
       return NULL;
     }
-    rest->needzero = s->needzero;
-    rest->released = s->released;
-    rest->free_since = s->free_since;
-    rest->free_since_ns = s->free_since_ns;
-    s->npages = npages;
+    rest->needzero = f->needzero;
+    rest->released = f->released;
+    rest->free_since = f->free_since;
+    rest->free_since_ns = f->free_since_ns;
     set_free_bounds(rest, false);
     insert_free(rest);
   }
-  if (s->released) {
-    h->heap_released -= s->npages * PAGE_SIZE;
-    s->released = false;
+  s->base = f->base;
+  s->needzero = f->needzero;
+  if (f->released) {
+    h->heap_released -= npages * PAGE_SIZE;
     s->needzero = false;
   }
-  __atomic_store_n(&s->state, SPAN_IN_USE, __ATOMIC_RELEASE);
-  s->next = s->prev = NULL;
+  retire_span(f);
   set_page_map(s);
   fgc_unpoison((void *)s->base, s->npages * PAGE_SIZE);
   h->heap_inuse += s->npages * PAGE_SIZE;
   return s;
+}
+
+/* Makes s, fully built, visible to lookups: last, with release, so that a
+ * lookup that sees IN_USE (span_state, acquire) sees the built span. */
+static void publish(struct span *s) {
+  __atomic_store_n(&s->state, SPAN_IN_USE, __ATOMIC_RELEASE);
 }
 
 /* Commits at least npages more pages as free, zero pages (GC_expand_hp):
@@ -392,19 +467,22 @@ bool fgc_pageheap_expand(size_t npages) {
   return true;
 }
 
-/* Returns an IN_USE span's pages to the page heap, coalescing it with FREE
- * neighbours. */
+/* Returns the pages of a span from fgc_pageheap_alloc (published or not)
+ * to the page heap, coalescing them with FREE neighbours.  The record
+ * becomes FREE first, so that lookups stop at it; its bitmaps are retired,
+ * and it keeps its class, size and bitmap pointers, for a lookup that saw
+ * it IN_USE and reads them still. */
 void fgc_pageheap_free(struct span *s) {
   struct heap *h = fgc_heap;
-  if (s->alloc_bits)
-    span_free_bitmaps(s);
+  __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
+  uint32_t nelems = s->nelems;
+  __atomic_store_n(&s->nelems, 0, __ATOMIC_RELAXED);
+  span_set_freeindex(s, 0);
+  s->scan_kind = SCAN_NONE;
+  if (s->alloc_bits && !span_is_large(s))
+    retire_bitmaps(s, nelems);
   h->heap_inuse -= s->npages * PAGE_SIZE;
   fgc_poison((void *)s->base, s->npages * PAGE_SIZE);
-  s->scan_kind = SCAN_NONE;
-  s->nelems = 0;
-  span_set_freeindex(s, 0);
-  __atomic_store_n(&s->state, SPAN_FREE, __ATOMIC_RELEASE);
-  s->spc = 0;
   s->needzero = true;
   s->released = false;
   s->free_since = h->num_gc;
@@ -494,18 +572,21 @@ static size_t spc_elemsize(int spc) {
   return spc == SPC_TINY ? TINY_SIZE : class_to_size[spc_size_class(spc)];
 }
 
-/* Turns a fresh IN_USE span into a small-object span of class spc.  Returns
- * -1 if its bitmaps cannot be allocated (the span is then unchanged). */
+/* Builds a span from fgc_pageheap_alloc into a small-object span of class
+ * spc and publishes it; heap.lock held.  Returns -1 if its bitmaps cannot
+ * be allocated (the span then stays unpublished). */
 int fgc_span_init_small(struct span *s, int spc) {
+  size_t elemsize = spc_elemsize(spc);
+  uint32_t nelems = (uint32_t)(s->npages * PAGE_SIZE / elemsize);
+  if (span_alloc_bitmaps(s, nelems) != 0)
+    return -1;
   s->spc = (uint16_t)spc;
   s->noscan = spc % KINDS == KIND_NOSCAN;
   s->typed = spc % KINDS == KIND_TYPED;
   s->scan_kind = s->noscan ? SCAN_NOSCAN : s->typed ? SCAN_SLOW : SCAN_PLAIN;
-  s->elemsize = spc_elemsize(spc);
-  s->nelems = (uint32_t)(s->npages * PAGE_SIZE / s->elemsize);
-  s->divmul = (uint32_t)((((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize);
-  if (span_alloc_bitmaps(s) != 0)
-    return -1;
+  s->elemsize = elemsize;
+  s->nelems = nelems;
+  s->divmul = (uint32_t)((((uint64_t)1 << 32) + elemsize - 1) / elemsize);
   span_set_freeindex(s, 0);
   s->alloc_count = 0;
   s->sweepgen = fgc_heap->sweepgen;
@@ -513,10 +594,13 @@ int fgc_span_init_small(struct span *s, int spc) {
   if (s->needzero)
     memset((void *)s->base, 0, s->npages * PAGE_SIZE);
   s->needzero = fgc_opt.clobberfree;
+  publish(s);
   return 0;
 }
 
-/* Turns a fresh IN_USE span into a large-object span. */
+/* Builds a span from fgc_pageheap_alloc into a large-object span and
+ * publishes it; heap.lock held.  Its bit and mark byte are in its record,
+ * so this cannot fail. */
 int fgc_span_init_large(struct span *s, int kind) {
   s->spc = 0;
   s->noscan = kind == KIND_NOSCAN;
@@ -527,12 +611,14 @@ int fgc_span_init_large(struct span *s, int kind) {
                                                         : SCAN_PLAIN;
   s->nelems = 1;
   s->divmul = 0;
-  if (span_alloc_bitmaps(s) != 0)
-    return -1;
+  s->one_slot[0] = s->one_slot[1] = 0;
+  s->alloc_bits = &s->one_slot[0];
+  s->marks = (uint8_t *)&s->one_slot[1];
   span_set_freeindex(s, 1);
   s->alloc_count = 1;
   s->alloc_cache = 0;
   s->sweepgen = fgc_heap->sweepgen;
+  publish(s);
   return 0;
 }
 
