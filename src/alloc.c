@@ -534,7 +534,8 @@ size_t gc_size(const void *p) {
 
 static bool in_arena(uintptr_t p) {
   struct heap *h = fgc_heap;
-  return p - h->arena_lo < h->arena_used - h->arena_lo;
+  return p - h->arena_lo <
+         __atomic_load_n(&h->arena_used, __ATOMIC_RELAXED) - h->arena_lo;
 }
 
 static int free_large(struct span *s) {
