@@ -218,6 +218,21 @@ bool fgc_cleanups_after_gc(uint64_t queued_before) {
   return true;
 }
 
+/* Sets the cleanup threads to work on what is queued, starting them if
+ * there is work and they are not running yet: when finalize-on-demand is
+ * turned off (cleanups queued meanwhile woke threads that left them for
+ * the program to run), and before gc_wait_cleanups waits for them. */
+void fgc_cleanups_kick(void) {
+  fgc_lock(&cleanup_lock);
+  bool work = q_head != NULL;
+  fgc_unlock(&cleanup_lock);
+  if (!work || fgc_on_demand())
+    return;
+  start_threads();
+  __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
+  fgc_prim_futex_wake(&work_seq);
+}
+
 static void *lock_on_demand(void *arg) {
   (void)arg;
   pthread_mutex_lock(&on_demand_lock);
@@ -267,7 +282,7 @@ void gc_wait_cleanups(void) {
     if (fgc_on_demand()) {
       fgc_run_cleanups();
     } else {
-      start_threads();
+      fgc_cleanups_kick();
       gc_do_blocking(wait_for_done, &seen);
     }
   }

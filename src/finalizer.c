@@ -279,6 +279,7 @@ void gc_set_finalize_on_demand(int on) {
     create_fing();
     __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
     fgc_prim_futex_wake(&work_seq);
+    fgc_cleanups_kick();
   }
 }
 

@@ -442,12 +442,48 @@ TEST(on_demand) {
   CHECK(system(cmd) == 0);
 }
 
+/* Cleanups queued while on demand, with the cleanup threads running, run
+ * once it is turned off: the threads, woken by the collection, had left
+ * them to the program, and nothing woke them again (gc_wait_cleanups
+ * waited for ever). */
+static NOINLINE void add_counted(int n) {
+  for (int i = 0; i < n; i++)
+    REQUIRE(
+        gc_add_cleanup(gc_alloc(sizeof(struct t)), cleanup_count, NULL).id !=
+        0);
+}
+
+static int on_demand_off_child(void) {
+  alarm(20); /* a hang fails the child */
+  add_counted(10);
+  scrub_stack();
+  gc_collect();
+  gc_wait_cleanups(); /* the cleanup threads are running now */
+  gc_set_finalize_on_demand(1);
+  int before = __atomic_load_n(&count, __ATOMIC_RELAXED);
+  add_counted(50);
+  scrub_stack();
+  gc_collect();
+  usleep(20000);
+  gc_set_finalize_on_demand(0);
+  gc_wait_cleanups();
+  return __atomic_load_n(&count, __ATOMIC_RELAXED) - before >= 45 ? 0 : 1;
+}
+
+TEST(on_demand_turned_off) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "/proc/%d/exe --on-demand-off", (int)getpid());
+  CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
   main_thread = pthread_self();
   if (argc > 1 && strcmp(argv[1], "--checkfin") == 0)
     return checkfin_child();
   if (argc > 1 && strcmp(argv[1], "--on-demand") == 0)
     return on_demand_child();
+  if (argc > 1 && strcmp(argv[1], "--on-demand-off") == 0)
+    return on_demand_off_child();
   gc_init();
   RUN(one_cleanup);
   RUN(multiple_and_interior);
@@ -459,5 +495,6 @@ int main(int argc, char **argv) {
   RUN(no_cleanup_lost);
   RUN(checkfinalizers_reports_indirect_arg);
   RUN(on_demand);
+  RUN(on_demand_turned_off);
   return test_summary();
 }
