@@ -115,10 +115,12 @@ static inline void compat_init(void) {
 /* --- allocation ---------------------------------------------------------- */
 
 /* bdwgc gives every request, 0 bytes included, an object of its own. */
-static void *out_of_memory(size_t size) {
-  GC_oom_func fn = __atomic_load_n(&oom_fn, __ATOMIC_ACQUIRE);
-  return fn ? fn(size) : NULL;
+static void *default_oom_fn(size_t size) {
+  (void)size;
+  return NULL;
 }
+
+static void *out_of_memory(size_t size) { return GC_get_oom_fn()(size); }
 
 void *GC_malloc(size_t size) {
   compat_init();
@@ -412,8 +414,10 @@ void GC_set_oom_fn(GC_oom_func fn) {
   __atomic_store_n(&oom_fn, fn, __ATOMIC_RELEASE);
 }
 
+/* Never NULL, as in bdwgc: a handler may call the one it replaced. */
 GC_oom_func GC_get_oom_fn(void) {
-  return __atomic_load_n(&oom_fn, __ATOMIC_ACQUIRE);
+  GC_oom_func fn = __atomic_load_n(&oom_fn, __ATOMIC_ACQUIRE);
+  return fn ? fn : default_oom_fn;
 }
 
 void GC_set_warn_proc(GC_warn_proc fn) {
@@ -431,9 +435,10 @@ void GC_add_roots(void *lo, void *hi) {
     warn("GC_add_roots: cannot add the range at %p\n", lo);
 }
 
+/* bdwgc removes every range that lies within [lo, hi). */
 void GC_remove_roots(void *lo, void *hi) {
   compat_init();
-  gc_remove_roots(lo, hi);
+  fgc_remove_roots_within((uintptr_t)lo, (uintptr_t)hi);
 }
 
 void GC_set_start_callback(GC_start_callback_proc fn) {

@@ -698,6 +698,7 @@ FGC_INTERNAL struct stack_start fgc_stack_start(const struct gc_thread *t,
 /* "roots.c" */
 FGC_INTERNAL void fgc_roots_snapshot_segments(void); /* before stopping */
 FGC_INTERNAL void fgc_roots_mark(void);              /* world stopped */
+FGC_INTERNAL void fgc_remove_roots_within(uintptr_t lo, uintptr_t hi);
 
 /* "mark.c" */
 FGC_INTERNAL void fgc_mark_init(void);

@@ -82,6 +82,19 @@ int gc_remove_roots(void *lo, void *hi) {
   return err;
 }
 
+/* Removes every added range that lies within [lo, hi) (bdwgc's
+ * GC_remove_roots). */
+void fgc_remove_roots_within(uintptr_t lo, uintptr_t hi) {
+  fgc_lock(&roots_lock);
+  for (size_t i = 0; i < added_len;) {
+    if (added[i].lo >= lo && added[i].hi <= hi)
+      added[i] = added[--added_len];
+    else
+      i++;
+  }
+  fgc_unlock(&roots_lock);
+}
+
 /* Marks thread t's stack from `at` up: the words from at->sp to the base
  * of the stack at->sp is on and, if that is the thread's signal stack,
  * its own stack too, from where the handler interrupted it.  A thread on

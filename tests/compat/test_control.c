@@ -206,7 +206,9 @@ static void GC_CALLBACK counting_warn(char *msg, GC_word arg) {
 }
 
 TEST(oom_fn) {
+  /* Never NULL: a handler may call the one it replaced. */
   GC_oom_func old_oom = GC_get_oom_fn();
+  CHECK(old_oom != NULL);
   GC_warn_proc old_warn = GC_get_warn_proc();
   GC_set_warn_proc(counting_warn);
   CHECK(GC_get_warn_proc() == counting_warn);
@@ -326,7 +328,10 @@ TEST(add_remove_roots) {
   /* Memory from the system malloc is not scanned unless registered. */
   void **region = malloc(N * sizeof(void *));
   REQUIRE(region != NULL);
-  GC_add_roots(region, region + N);
+  /* Added in two halves, removed as one range: GC_remove_roots removes
+   * every range within its bounds. */
+  GC_add_roots(region, region + N / 2);
+  GC_add_roots(region + N / 2, region + N);
   fill_root_region(region, N);
   for (int i = 0; i < 3; i++) {
     allocate_garbage_bytes(4 << 20, 256);
