@@ -215,6 +215,10 @@ static void *alloc_from_class(struct cache *c, int spc) {
     if (s->needzero)
       memset(p, 0, s->elemsize);
     *(void **)p = NULL;
+    /* An allocation for the totals, though not for heap_live: gc_free
+     * did not take the slot off it either. */
+    c->objects_delta++;
+    c->bytes_delta += s->elemsize;
     return p;
   }
   struct span *s = c->alloc[spc];
@@ -635,7 +639,13 @@ void *gc_realloc(void *ptr, size_t size) {
                         : gc_alloc(size);
   if (!q)
     return NULL;
-  memcpy(q, ptr, size < old ? size : old);
+  /* A tiny object's size is not known: its bytes to the end of its block
+   * are copied, or up to its new place, which may be in the same block,
+   * just after it (the copy overlapped). */
+  size_t n = size < old ? size : old;
+  if (tiny && (uintptr_t)q > p && (uintptr_t)q - p < n)
+    n = (uintptr_t)q - p;
+  memcpy(q, ptr, n);
   if (!tiny)
     gc_free(ptr);
   return q;

@@ -142,6 +142,17 @@ TEST(realloc_keeps_contents) {
   void *ns2 = gc_realloc(ns, 5000);
   CHECK(ns2 != NULL);
   CHECK(gc_realloc(NULL, 64) != NULL);
+  /* A packed tiny object grown into its own block, just after it: the
+   * copy overlapped (ASan: memcpy-param-overlap). */
+  for (int i = 0; i < 16; i++) {
+    char *t = gc_alloc_noscan(2);
+    REQUIRE(t != NULL);
+    t[0] = 'A';
+    t[1] = 'B';
+    char *u = gc_realloc(t, 5);
+    REQUIRE(u != NULL);
+    CHECK(u[0] == 'A' && u[1] == 'B');
+  }
   void *z = gc_realloc(gc_alloc(64), 0);
   CHECK(z == gc_alloc(0));
 }
@@ -285,6 +296,13 @@ TEST(stats) {
   CHECK(b.heap_mapped >= b.heap_inuse);
   CHECK(b.heap_goal >= b.heap_live);
   CHECK(b.metadata > 0);
+  /* Slots that gc_free gave back and allocation took again count too. */
+  gc_read_stats(&a);
+  for (int i = 0; i < 1000; i++)
+    CHECK(gc_free(gc_alloc(48)) == GC_OK);
+  gc_read_stats(&b);
+  CHECK(b.total_alloc_objects >= a.total_alloc_objects + 1000);
+  CHECK(b.total_alloc_bytes >= a.total_alloc_bytes + 48000);
 }
 
 int main(void) {
