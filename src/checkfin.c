@@ -11,7 +11,10 @@
  * finalizable object's contents and from its arg, separately from the real
  * mark, with a visited set of its own, and stops at the object itself.  It
  * costs a traversal per finalizer per collection: a debugging aid, not for
- * production.  Each finalizer is reported once.
+ * production.  Each finalizer is reported once, after the world restarts.
+ * Finalizers with no order (bdwgc's GC_register_finalizer_no_order) run in
+ * cycles, and ignore-self ones (GC_register_finalizer_ignore_self) despite
+ * pointers to their object from itself: neither is reported for those.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -50,13 +53,17 @@ static bool visit(uintptr_t base) {
   return true;
 }
 
-/* Looks for target in the objects reachable from the words of [lo, hi). */
-static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target) {
+/* Looks for target in the objects reachable from the words of [lo, hi),
+ * leaving out the words of [lo, hi) that point into [target, target +
+ * skip) (an ignore-self finalizer's object pointing to itself). */
+static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target, size_t skip) {
   generation++;
   size_t top = 0, visits = 0;
   for (;;) {
     for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
       uintptr_t w = *(uintptr_t *)p;
+      if (w - target < skip)
+        continue;
       struct span *s = span_of(w);
       if (!s || s->state != SPAN_IN_USE)
         continue;
@@ -73,21 +80,52 @@ static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target) {
     }
     if (top == 0)
       return false;
+    skip = 0;
     top--;
     lo = work[top].lo;
     hi = work[top].hi;
   }
 }
 
+/* Reports found with the world stopped, printed once it runs again
+ * (fgc_checkfinalizers_report): dladdr takes the dynamic loader's lock,
+ * and printing stdio's, which a stopped thread may hold.  world_lock. */
+struct report {
+  uintptr_t base;
+  size_t size;
+  uintptr_t registered;
+  void *fn;
+  const char *from;
+};
+static struct report pending[MAX_REPORTS + 1]; /* the last: "too many" */
+static size_t pending_len;
+
 static void report(uintptr_t base, size_t size, uintptr_t registered, void *fn,
                    const char *from) {
-  Dl_info info;
-  const char *name = "?";
-  if (dladdr(fn, &info) && info.dli_sname)
-    name = info.dli_sname;
-  fgc_message("checkfinalizers: object at %p (%zu bytes, registered as %p) "
-              "is reachable from %s %s (%p) will never run",
-              (void *)base, size, (void *)registered, from, name, fn);
+  pending[pending_len++] = (struct report){base, size, registered, fn, from};
+}
+
+void fgc_checkfinalizers_report(void) {
+  struct report r[MAX_REPORTS + 1];
+  fgc_world_lock();
+  size_t n = pending_len;
+  memcpy(r, pending, n * sizeof *r);
+  pending_len = 0;
+  fgc_world_unlock();
+  for (size_t i = 0; i < n; i++) {
+    if (!r[i].from) {
+      fgc_message("checkfinalizers: too many reports; the rest are silent");
+      continue;
+    }
+    Dl_info info;
+    const char *name = "?";
+    if (dladdr(r[i].fn, &info) && info.dli_sname)
+      name = info.dli_sname;
+    fgc_message("checkfinalizers: object at %p (%zu bytes, registered as %p) "
+                "is reachable from %s %s (%p) will never run",
+                (void *)r[i].base, r[i].size, (void *)r[i].registered,
+                r[i].from, name, r[i].fn);
+  }
 }
 
 static void check_span(struct span *s, void *arg) {
@@ -103,14 +141,18 @@ static void check_span(struct span *s, void *arg) {
     if (sp->kind == SPECIAL_FINALIZER) {
       struct special_finalizer *f = (struct special_finalizer *)sp;
       fn = (void *)(uintptr_t)f->fn;
-      if (!s->noscan && reaches(base, base + s->elemsize, base))
+      /* A finalizer with no order runs in a cycle too, and one that
+       * ignores self-pointers only minds a longer way back. */
+      size_t skip = sp->mode == FIN_IGNORE_SELF ? s->elemsize : 0;
+      if (!s->noscan && sp->mode != FIN_NO_ORDER &&
+          reaches(base, base + s->elemsize, base, skip))
         from = "itself: its finalizer";
-      else if (reaches((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1), base))
+      else if (reaches((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1), base, 0))
         from = "its finalizer's argument: its finalizer";
     } else {
       struct special_cleanup *c = (struct special_cleanup *)sp;
       fn = (void *)(uintptr_t)c->fn;
-      if (reaches((uintptr_t)&c->arg, (uintptr_t)(&c->arg + 1), base))
+      if (reaches((uintptr_t)&c->arg, (uintptr_t)(&c->arg + 1), base, 0))
         from = "its cleanup's argument: its cleanup";
     }
     if (!from)
@@ -119,7 +161,7 @@ static void check_span(struct span *s, void *arg) {
     if (reports++ < MAX_REPORTS)
       report(base, s->elemsize, s->base + sp->offset, fn, from);
     else if (reports == MAX_REPORTS + 1)
-      fgc_message("checkfinalizers: too many reports; the rest are silent");
+      report(0, 0, 0, NULL, NULL);
   }
 }
 

@@ -142,6 +142,8 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
     h->pause_max_ns = pause;
   fgc_world_start();
   fgc_world_unlock();
+  if (fgc_opt.checkfinalizers)
+    fgc_checkfinalizers_report();
 
   bool fin_new = fgc_finalizers_after_gc(fin_queued);
   if (fgc_cleanups_after_gc(cleanups_queued) || fin_new)

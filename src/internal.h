@@ -776,7 +776,8 @@ FGC_INTERNAL void fgc_cleanup_fork_parent(void);
 FGC_INTERNAL void fgc_cleanup_fork_child(void);
 
 /* "checkfin.c": FINALGCDEBUG=checkfinalizers=1 (world stopped). */
-FGC_INTERNAL void fgc_checkfinalizers(void);
+FGC_INTERNAL void fgc_checkfinalizers(void);        /* world stopped */
+FGC_INTERNAL void fgc_checkfinalizers_report(void); /* after it starts */
 
 /* Fork (world.c drives it): each subsystem holds its locks across fork() so
  * that the child inherits consistent state, and resets what the child has
