@@ -498,7 +498,7 @@ static struct span *find_object_critical(uintptr_t p, uint32_t *index) {
  * took the marks just set for "freed", and its sweep, ending after the
  * mark, wiped them, so that the next sweep freed live objects). */
 struct span *fgc_find_object(uintptr_t p, uint32_t *index) {
-  if (unlikely(!fgc_register_caller("gc_base, gc_size or gc_realloc")))
+  if (unlikely(!fgc_register_caller("gc_realloc")))
     return NULL;
   fgc_critical_enter();
   struct span *s = find_object_critical(p, index);
@@ -520,18 +520,31 @@ int fgc_classify(void *ptr, struct span **sp, uint32_t *index) {
   return *sp ? GC_OK : GC_ERR_NOT_IN_HEAP;
 }
 
+/* gc_base and gc_size read the span inside the critical section: the
+ * object may be dead (a stale pointer), and then its span's record may be
+ * reused once the world has stopped (internal.h, Spans). */
 void *gc_base(const void *p) {
   fgc_ensure_init();
+  if (unlikely(!fgc_register_caller("gc_base")))
+    return NULL;
   uint32_t i;
-  struct span *s = fgc_find_object((uintptr_t)p, &i);
-  return s ? (void *)(s->base + (uintptr_t)i * s->elemsize) : NULL;
+  fgc_critical_enter();
+  struct span *s = find_object_critical((uintptr_t)p, &i);
+  void *base = s ? (void *)(s->base + (uintptr_t)i * s->elemsize) : NULL;
+  fgc_critical_leave();
+  return base;
 }
 
 size_t gc_size(const void *p) {
   fgc_ensure_init();
+  if (unlikely(!fgc_register_caller("gc_size")))
+    return 0;
   uint32_t i;
-  struct span *s = fgc_find_object((uintptr_t)p, &i);
-  return s ? usable_size(s) : 0;
+  fgc_critical_enter();
+  struct span *s = find_object_critical((uintptr_t)p, &i);
+  size_t size = s ? usable_size(s) : 0;
+  fgc_critical_leave();
+  return size;
 }
 
 /* --- explicit free ----------------------------------------------------- */
