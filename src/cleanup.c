@@ -341,11 +341,14 @@ gc_cleanup gc_add_cleanup(void *ptr, gc_cleanup_fn fn, void *arg) {
 void gc_cleanup_stop(gc_cleanup h) {
   if (h.id == 0 || !fgc_register_caller("gc_cleanup_stop"))
     return;
+  /* The object may be gone: in a critical section, its span's record
+   * cannot be reused under the lookup (internal.h, Spans). */
   uintptr_t p = ~h.ptr;
+  fgc_critical_enter();
   struct span *s = span_of(p);
-  if (!s || span_state(s) != SPAN_IN_USE)
-    return;
-  fgc_special_remove_cleanup(s, p - s->base, h.id);
+  if (s && span_state(s) == SPAN_IN_USE)
+    fgc_special_remove_cleanup(s, p - s->base, h.id);
+  fgc_critical_leave();
 }
 
 void fgc_cleanup_stats(uint64_t *q, uint64_t *r) { stats(q, r); }

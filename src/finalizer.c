@@ -356,12 +356,19 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
     return refuse(GC_ERR_INVALID, call);
   if (!fgc_register_caller(call ? call : "GC_register_finalizer"))
     return GC_ERR_NOMEM;
-  struct span *s = span_of(p);
   /* Removing the finalizer of a live object needs no lookup: a special at
    * exactly p is attached to the object starting at p, which the caller
-   * keeps alive.  Anything else takes the full check below. */
-  if (!fn && s && span_state(s) == SPAN_IN_USE) {
-    struct special *old = fgc_special_remove(s, p - s->base, SPECIAL_FINALIZER);
+   * keeps alive.  Anything else takes the full check below.  In a
+   * critical section, so that a stale p's span record is not reused under
+   * it (internal.h, Spans). */
+  if (!fn) {
+    fgc_critical_enter();
+    struct span *s = span_of(p);
+    struct special *old =
+        s && span_state(s) == SPAN_IN_USE
+            ? fgc_special_remove(s, p - s->base, SPECIAL_FINALIZER)
+            : NULL;
+    fgc_critical_leave();
     if (old) {
       if (ofn)
         *ofn = ((struct special_finalizer *)old)->fn;
@@ -372,6 +379,7 @@ int fgc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg, int mode,
       return GC_OK;
     }
   }
+  struct span *s;
   uint32_t i;
   int kind = fgc_classify(obj, &s, &i);
   if (kind == FGC_IMMORTAL)
