@@ -127,14 +127,20 @@ static uint64_t take_batch(struct runner *r) {
   return n;
 }
 
+/* Wakes the threads in gc_wait_cleanups to look again (also when
+ * finalize-on-demand is turned on: they must then run the queue). */
+void fgc_cleanups_wake_waiters(void) {
+  __atomic_add_fetch(&done_seq, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&done_waiters, __ATOMIC_SEQ_CST))
+    fgc_prim_futex_wake(&done_seq);
+}
+
 static void finish_batch(struct runner *r, uint64_t n) {
   fgc_lock(&cleanup_lock);
   ran += n;
   r->batch_first = 0;
   fgc_unlock(&cleanup_lock);
-  __atomic_add_fetch(&done_seq, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&done_waiters, __ATOMIC_SEQ_CST))
-    fgc_prim_futex_wake(&done_seq);
+  fgc_cleanups_wake_waiters();
 }
 
 /* Runs batches on runner slot r until the queue is empty. */
@@ -280,7 +286,9 @@ void gc_wait_cleanups(void) {
     if (done_up_to(target))
       return;
     if (fgc_on_demand()) {
-      fgc_run_cleanups();
+      /* Nothing to run: a cleanup thread still ends its batch. */
+      if (fgc_run_cleanups() == 0)
+        gc_do_blocking(wait_for_done, &seen);
     } else {
       fgc_cleanups_kick();
       gc_do_blocking(wait_for_done, &seen);

@@ -113,13 +113,17 @@ static void *lock_run(void *arg) {
  * every finalizer. */
 #define RUN_BATCH 4096
 
+static void wake_waiters(void) {
+  __atomic_add_fetch(&done_seq, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&done_waiters, __ATOMIC_SEQ_CST))
+    fgc_prim_futex_wake(&done_seq);
+}
+
 static void count_run(uint64_t n) {
   fgc_lock(&fin_lock);
   fin_run += n;
   fgc_unlock(&fin_lock);
-  __atomic_add_fetch(&done_seq, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&done_waiters, __ATOMIC_SEQ_CST))
-    fgc_prim_futex_wake(&done_seq);
+  wake_waiters();
 }
 
 /* Runs every pending finalizer on the calling thread, in queue order.
@@ -274,6 +278,12 @@ void gc_set_finalize_on_demand(int on) {
     /* Wait for the batch the finalizer thread may be running. */
     gc_do_blocking(lock_run, NULL);
     pthread_mutex_unlock(&run_lock);
+  }
+  if (on) {
+    /* Threads waiting for the finalizer threads to run what is queued
+     * must run it themselves now: wake them. */
+    wake_waiters();
+    fgc_cleanups_wake_waiters();
   }
   if (!on) {
     create_fing();
