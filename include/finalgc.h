@@ -94,7 +94,9 @@ GC_API gc_layout gc_make_layout(const uint64_t *bitmap, size_t nwords);
  * gc_size does not count it.  NULL with errno = ENOMEM on exhaustion. */
 GC_API GC_MALLOC_ATTR void *gc_alloc_typed(size_t size, gc_layout layout);
 
-/* n elements of size bytes each laid out by layout (calloc-style). */
+/* n elements of size bytes each laid out by layout (calloc-style;
+ * conservatively scanned if layout is NULL).  NULL with errno = ENOMEM if
+ * n * size overflows or memory is exhausted. */
 GC_API GC_MALLOC_ATTR void *gc_alloc_typed_array(size_t n, size_t size,
                                                  gc_layout layout);
 

@@ -16,6 +16,7 @@
  *     and again does not grow.
  *   - layouts_lock guards the table and the bump arena they come from.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -123,8 +124,12 @@ gc_layout gc_make_layout(const uint64_t *bitmap, size_t nwords) {
 void *gc_alloc_typed_array(size_t n, size_t size, gc_layout layout) {
   if (n == 0 || size == 0)
     return fgc_zerobase;
-  if (size > SIZE_MAX / n || !layout)
+  if (size > SIZE_MAX / n) {
+    errno = ENOMEM;
     return NULL;
+  }
+  if (!layout) /* scanned conservatively, as gc_alloc_typed's */
+    return gc_alloc(n * size);
   /* An element that is not a whole number of words cannot repeat a word
    * bitmap: such arrays are scanned conservatively. */
   if (size % sizeof(void *) != 0 || n == 1)

@@ -1,6 +1,7 @@
 /* Typed objects: scanned through their layout only.  A pointer field keeps
  * its target alive (absolute); an integer field holding the same address
  * keeps nothing (statistical: >= 90%, through hidden addresses). */
+#include <errno.h>
 #include <stdint.h>
 
 #include "finalgc.h"
@@ -90,8 +91,13 @@ TEST(size_realloc_and_large) {
    * pointer. */
   uint64_t alternate = 0x5555555555555555ull;
   gc_layout pairs = gc_make_layout(&alternate, 64);
-  void **big = gc_alloc_typed_array(1 << 17, sizeof(void *) * 64, NULL);
-  CHECK(big == NULL); /* a NULL layout is refused for arrays */
+  /* A NULL layout means conservative scanning, as for gc_alloc_typed; a
+   * size that overflows is ENOMEM. */
+  void **big = gc_alloc_typed_array(1 << 10, sizeof(void *) * 4, NULL);
+  CHECK(big != NULL && gc_size(big) >= (1 << 10) * sizeof(void *) * 4);
+  errno = 0;
+  CHECK(gc_alloc_typed_array(SIZE_MAX / 2, 4, pairs) == NULL &&
+        errno == ENOMEM);
   big = gc_alloc_typed_array(1 << 14, 64 * sizeof(void *), pairs);
   REQUIRE(big != NULL);
   size_t last = ((size_t)1 << 14) * 64 - 2;
