@@ -415,16 +415,15 @@ static void cleanup_where(void *arg) {
   on_main += pthread_equal(pthread_self(), main_thread);
 }
 
-static NOINLINE void add_where(int n) {
+/* n dropped objects with cleanup fn. */
+static NOINLINE void add_cleanups(int n, gc_cleanup_fn fn) {
   for (int i = 0; i < n; i++)
-    REQUIRE(
-        gc_add_cleanup(gc_alloc(sizeof(struct t)), cleanup_where, NULL).id !=
-        0);
+    REQUIRE(gc_add_cleanup(gc_alloc(sizeof(struct t)), fn, NULL).id != 0);
 }
 
 static int on_demand_child(void) {
   gc_set_finalize_on_demand(1);
-  add_where(50);
+  add_cleanups(50, cleanup_where);
   scrub_stack();
   gc_collect();
   usleep(20000);
@@ -446,22 +445,15 @@ TEST(on_demand) {
  * once it is turned off: the threads, woken by the collection, had left
  * them to the program, and nothing woke them again (gc_wait_cleanups
  * waited for ever). */
-static NOINLINE void add_counted(int n) {
-  for (int i = 0; i < n; i++)
-    REQUIRE(
-        gc_add_cleanup(gc_alloc(sizeof(struct t)), cleanup_count, NULL).id !=
-        0);
-}
-
 static int on_demand_off_child(void) {
   alarm(20); /* a hang fails the child */
-  add_counted(10);
+  add_cleanups(10, cleanup_count);
   scrub_stack();
   gc_collect();
   gc_wait_cleanups(); /* the cleanup threads are running now */
   gc_set_finalize_on_demand(1);
   int before = __atomic_load_n(&count, __ATOMIC_RELAXED);
-  add_counted(50);
+  add_cleanups(50, cleanup_count);
   scrub_stack();
   gc_collect();
   usleep(20000);

@@ -314,13 +314,16 @@ static void fork_in_finalizer(void *obj, void *arg) {
 
 static void fork_in_cleanup(void *arg) { count_and_fork_once((intptr_t)arg); }
 
-static NOINLINE void make_forkers(int cleanup) {
-  for (intptr_t i = 0; i < FORK_RUNS; i++) {
+/* n dropped objects, each with finalizer `finalizer` (or cleanup clean, if
+ * cleanup) whose argument is its index. */
+static NOINLINE void make_runners(int cleanup, int n, gc_finalizer_fn finalizer,
+                                  gc_cleanup_fn clean) {
+  for (intptr_t i = 0; i < n; i++) {
     void *obj = gc_alloc(32);
     if (cleanup)
-      gc_add_cleanup(obj, fork_in_cleanup, (void *)i);
+      gc_add_cleanup(obj, clean, (void *)i);
     else
-      gc_set_finalizer(obj, fork_in_finalizer, (void *)i);
+      gc_set_finalizer(obj, finalizer, (void *)i);
   }
 }
 
@@ -329,7 +332,7 @@ static NOINLINE void make_forkers(int cleanup) {
 static int fork_inside_runner(int cleanup) {
   memset(fork_runs, 0, sizeof fork_runs);
   fork_done = 0;
-  make_forkers(cleanup);
+  make_runners(cleanup, FORK_RUNS, fork_in_finalizer, fork_in_cleanup);
   scrub_stack();
   for (int i = 0; i < 5 && !__atomic_load_n(&fork_done, __ATOMIC_ACQUIRE);
        i++) {
@@ -379,20 +382,10 @@ static void busy_finalizer(void *obj, void *arg) {
 
 static void busy_cleanup(void *arg) { run_busy((intptr_t)arg); }
 
-static NOINLINE void make_busy(int cleanup, int n) {
-  for (intptr_t i = 0; i < n; i++) {
-    void *obj = gc_alloc(32);
-    if (cleanup)
-      gc_add_cleanup(obj, busy_cleanup, (void *)i);
-    else
-      gc_set_finalizer(obj, busy_finalizer, (void *)i);
-  }
-}
-
 static int fork_while_runner_busy(int cleanup, int n) {
   memset(busy_runs, 0, sizeof busy_runs);
   busy_started = busy_release = 0;
-  make_busy(cleanup, n);
+  make_runners(cleanup, n, busy_finalizer, busy_cleanup);
   scrub_stack();
   for (int i = 0; i < 50 && !__atomic_load_n(&busy_started, __ATOMIC_ACQUIRE);
        i++) {
