@@ -15,10 +15,10 @@
  * register of the interrupted code in the signal frame, on the stack the
  * thread runs on, above that pointer; a thread running a handler on its
  * signal stack also records that stack, see struct stack_start),
- * acknowledges by storing the epoch, and waits
- * on a futex until the epoch changes.  The collector proceeds once every
- * signalled thread has acknowledged this epoch.  Starting the world makes
- * the epoch even and wakes them all.  The handler is installed with
+ * acknowledges by storing the epoch, and waits on a futex until the epoch
+ * changes.  The collector proceeds once every signalled thread has
+ * acknowledged this epoch.  Starting the world makes the epoch even and
+ * wakes them all.  The handler is installed with
  * SA_RESTART, so system calls Linux restarts (read, write, wait...) carry
  * on unaware; those it never restarts (nanosleep, poll, select...) may
  * return EINTR during a collection, as with any signal.
