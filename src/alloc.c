@@ -305,12 +305,14 @@ static void *alloc_large(size_t size, int kind, gc_layout layout) {
   bool zero = s->needzero;
   if (kind == KIND_TYPED)
     *(gc_layout *)(p + body) = layout;
-  fgc_critical_leave();
-  if (zero)
-    memset(p, 0, body);
+  /* Counted inside the section: a collection between the two would count
+   * the object as marked, then again here. */
   __atomic_add_fetch(&h->heap_live, bytes, __ATOMIC_RELAXED);
   __atomic_add_fetch(&h->total_alloc_bytes, bytes, __ATOMIC_RELAXED);
   __atomic_add_fetch(&h->total_alloc_objects, 1, __ATOMIC_RELAXED);
+  fgc_critical_leave();
+  if (zero)
+    memset(p, 0, body);
   return p;
 }
 
