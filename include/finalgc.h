@@ -238,7 +238,8 @@ GC_API void gc_set_finalizer_notifier(void (*fn)(void));
 
 /* Runs the pending finalizers, then the pending cleanups, on the calling
  * thread; returns how many ran.  Finalizers never run concurrently with
- * each other. */
+ * each other.  Called from a finalizer, it returns 0 at once (cleanups
+ * included); from a cleanup, it runs only finalizers. */
 GC_API int gc_run_finalizers(void);
 
 /* ------------------------------------------------------------------------
