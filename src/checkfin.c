@@ -31,9 +31,25 @@ struct visited_slot {
   uint64_t generation;
 };
 
+/* Words to scan: of a typed object, only those its layout marks as
+ * pointers (all, for a NULL layout), as the marker does. */
 struct range {
   uintptr_t lo, hi;
+  const struct gc_layout *layout;
 };
+
+/* The range of the object at base in s. */
+static struct range object_range(const struct span *s, uintptr_t base) {
+  uintptr_t hi = base + s->elemsize;
+  if (!s->typed)
+    return (struct range){base, hi, NULL};
+  hi -= sizeof(gc_layout);
+  return (struct range){base, hi, *(const struct gc_layout *const *)hi};
+}
+
+static struct range word_range(void *const *word) {
+  return (struct range){(uintptr_t)word, (uintptr_t)(word + 1), NULL};
+}
 
 static struct visited_slot *visited;
 static uint64_t generation;
@@ -53,14 +69,16 @@ static bool visit(uintptr_t base) {
   return true;
 }
 
-/* Looks for target in the objects reachable from the words of [lo, hi),
- * leaving out the words of [lo, hi) that point into [target, target +
- * skip) (an ignore-self finalizer's object pointing to itself). */
-static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target, size_t skip) {
+/* Looks for target in the objects reachable from the words of r, leaving
+ * out the words of r that point into [target, target + skip) (an
+ * ignore-self finalizer's object pointing to itself). */
+static bool reaches(struct range r, uintptr_t target, size_t skip) {
   generation++;
   size_t top = 0, visits = 0;
   for (;;) {
-    for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
+    for (uintptr_t p = (r.lo + 7) & ~(uintptr_t)7; p + 8 <= r.hi; p += 8) {
+      if (r.layout && !layout_is_pointer(r.layout, (p - r.lo) / WORD_SIZE))
+        continue;
       uintptr_t w = *(uintptr_t *)p;
       if (w - target < skip)
         continue;
@@ -76,14 +94,12 @@ static bool reaches(uintptr_t lo, uintptr_t hi, uintptr_t target, size_t skip) {
       if (s->noscan || visits == MAX_VISITS || !visit(base))
         continue;
       visits++;
-      work[top++] = (struct range){base, base + s->elemsize};
+      work[top++] = object_range(s, base);
     }
     if (top == 0)
       return false;
     skip = 0;
-    top--;
-    lo = work[top].lo;
-    hi = work[top].hi;
+    r = work[--top];
   }
 }
 
@@ -145,14 +161,14 @@ static void check_span(struct span *s, void *arg) {
        * ignores self-pointers only minds a longer way back. */
       size_t skip = sp->mode == FIN_IGNORE_SELF ? s->elemsize : 0;
       if (!s->noscan && sp->mode != FIN_NO_ORDER &&
-          reaches(base, base + s->elemsize, base, skip))
+          reaches(object_range(s, base), base, skip))
         from = "itself: its finalizer";
-      else if (reaches((uintptr_t)&f->arg, (uintptr_t)(&f->arg + 1), base, 0))
+      else if (reaches(word_range(&f->arg), base, 0))
         from = "its finalizer's argument: its finalizer";
     } else {
       struct special_cleanup *c = (struct special_cleanup *)sp;
       fn = (void *)(uintptr_t)c->fn;
-      if (reaches((uintptr_t)&c->arg, (uintptr_t)(&c->arg + 1), base, 0))
+      if (reaches(word_range(&c->arg), base, 0))
         from = "its cleanup's argument: its cleanup";
     }
     if (!from)
