@@ -36,7 +36,11 @@ static uint64_t start_time;
 static size_t goal_for(size_t marked, int gogc) {
   if (gogc < 0)
     return SIZE_MAX;
-  size_t goal = marked + marked / 100 * (size_t)gogc;
+  size_t growth;
+  if (__builtin_mul_overflow(marked / 100, (size_t)gogc, &growth) ||
+      growth > SIZE_MAX - marked)
+    return SIZE_MAX; /* a goal past the address space: never */
+  size_t goal = marked + growth;
   size_t floor = MIN_HEAP_GOAL / 100 * (size_t)(gogc > 0 ? gogc : 1);
   if (floor < fgc_heap->heap_min)
     floor = fgc_heap->heap_min;
