@@ -220,8 +220,8 @@ GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *arg);
 /* Returns once every finalizer queued before the call has returned.  So
  * after `gc_collect(); gc_wait_finalizers();` the finalizer of every object
  * that collection found unreachable has run.  With finalize-on-demand it
- * runs them on the calling thread; called from a finalizer, it returns at
- * once (a finalizer cannot wait for itself). */
+ * runs them on the calling thread; called from a finalizer or a cleanup,
+ * it returns at once (a finalizer cannot wait for itself). */
 GC_API void gc_wait_finalizers(void);
 
 /* on != 0: the program runs finalizers and cleanups with
@@ -238,8 +238,8 @@ GC_API void gc_set_finalizer_notifier(void (*fn)(void));
 
 /* Runs the pending finalizers, then the pending cleanups, on the calling
  * thread; returns how many ran.  Finalizers never run concurrently with
- * each other.  Called from a finalizer, it returns 0 at once (cleanups
- * included); from a cleanup, it runs only finalizers. */
+ * each other.  Called from a finalizer or a cleanup, it returns 0 at
+ * once. */
 GC_API int gc_run_finalizers(void);
 
 /* ------------------------------------------------------------------------

@@ -86,7 +86,9 @@ static bool reaches(struct range r, uintptr_t target, size_t skip) {
       if (!s || s->state != SPAN_IN_USE)
         continue;
       uint32_t i = span_object_index(s, w);
-      if (!span_slot_is_object(s, i))
+      /* Not a slot gc_free released: under clobberfree its layout word is
+       * garbage, and the marker skips it too. */
+      if (!span_slot_is_object(s, i) || s->marks[i] == MARK_FREED)
         continue;
       uintptr_t base = s->base + (uintptr_t)i * s->elemsize;
       if (base == target)

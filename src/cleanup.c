@@ -53,6 +53,8 @@ static uint32_t work_seq, done_seq, done_waiters;
 static uint32_t threads_started;
 static pthread_mutex_t on_demand_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int in_cleanup __attribute__((tls_model("initial-exec")));
+
+bool fgc_in_cleanup(void) { return in_cleanup; }
 /* The runner slot the calling thread runs cleanups on, and whether it is
  * a cleanup thread (see fgc_cleanup_fork_child). */
 static __thread struct runner *my_runner

@@ -229,9 +229,12 @@ void fgc_notify_pending(void) {
     fn();
 }
 
+/* Not from a finalizer or a cleanup: run_lock is taken before
+ * on_demand_lock (a finalizer run on demand may run cleanups on demand,
+ * through gc_wait_cleanups), never after. */
 int gc_run_finalizers(void) {
   fgc_ensure_init();
-  if (in_finalizer)
+  if (in_finalizer || fgc_in_cleanup())
     return 0;
   int n = run_pending(false);
   return n + fgc_run_cleanups();
@@ -252,7 +255,7 @@ static void *wait_for_done(void *arg) {
 
 void gc_wait_finalizers(void) {
   fgc_ensure_init();
-  if (in_finalizer)
+  if (in_finalizer || fgc_in_cleanup())
     return;
   uint64_t target, run, queued;
   fgc_finalizer_stats(&target, &run);

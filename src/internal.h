@@ -770,6 +770,7 @@ FGC_INTERNAL uint64_t fgc_cleanups_queued(void);
 FGC_INTERNAL void fgc_cleanup_stats(uint64_t *queued, uint64_t *run);
 FGC_INTERNAL int fgc_run_cleanups(void);
 FGC_INTERNAL void fgc_cleanups_kick(void);
+FGC_INTERNAL bool fgc_in_cleanup(void);
 FGC_INTERNAL void fgc_cleanups_wake_waiters(void);
 FGC_INTERNAL bool fgc_on_demand(void);
 FGC_INTERNAL void fgc_cleanup_fork_prepare(void);

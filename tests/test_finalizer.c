@@ -413,7 +413,8 @@ TEST(cycles_never_finalized) {
 
 /* A typed object whose data word (not a pointer, by its layout) holds
  * its own address: the marker does not read that word, so its finalizer
- * runs, and checkfinalizers must not report it (it read every word). */
+ * runs, and checkfinalizers must not report it (it read every word), nor
+ * follow its pointer word into a freed slot. */
 static void fin_typed(void *obj, void *arg) {
   (void)obj;
   (void)arg;
@@ -426,6 +427,11 @@ static NOINLINE void make_typed_self(void) {
   uintptr_t *o = gc_alloc_typed(2 * sizeof(uintptr_t), l);
   REQUIRE(o != NULL);
   o[1] = (uintptr_t)o;
+  /* Its pointer word holds a typed object released with gc_free: under
+   * clobberfree that slot's layout word is garbage (a crash). */
+  uintptr_t *freed = gc_alloc_typed(2 * sizeof(uintptr_t), l);
+  REQUIRE(freed != NULL && gc_free(freed) == GC_OK);
+  o[0] = (uintptr_t)freed;
   REQUIRE(gc_set_finalizer(o, fin_typed, NULL) == GC_OK);
 }
 
@@ -461,8 +467,8 @@ static int count(const char *hay, const char *needle) {
 
 TEST(checkfinalizers_reports_cycles) {
   static char out[8192];
-  CHECK(run_child("FINALGCDEBUG=checkfinalizers=1", "--checkfin", out,
-                  sizeof out) == 0);
+  CHECK(run_child("FINALGCDEBUG=checkfinalizers=1,clobberfree=1", "--checkfin",
+                  out, sizeof out) == 0);
   CHECK(count(out, "is reachable from itself") == 3);
   CHECK(count(out, "is reachable from its finalizer's argument") == 1);
   /* Each report names the finalizer (the child prints its address). */
