@@ -692,8 +692,7 @@ static inline bool fgc_register_caller(const char *call) {
 }
 FGC_INTERNAL const struct stack_start *
 fgc_thread_scan_start(const struct gc_thread *t);
-FGC_INTERNAL struct stack_start fgc_stack_start(const struct gc_thread *t,
-                                                uintptr_t sp);
+FGC_INTERNAL struct stack_start fgc_stack_start(uintptr_t sp);
 
 /* "roots.c" */
 FGC_INTERNAL void fgc_roots_snapshot_segments(void); /* before stopping */

@@ -132,7 +132,7 @@ static void mark_stack(const struct gc_thread *t, const struct stack_start *at,
 static __attribute__((noinline)) void mark_own_stack(struct gc_thread *t) {
   __builtin_unwind_init();
   volatile uintptr_t anchor = 0;
-  struct stack_start at = fgc_stack_start(t, (uintptr_t)&anchor);
+  struct stack_start at = fgc_stack_start((uintptr_t)&anchor);
   mark_stack(t, &at, fgc_mark_range);
 }
 

@@ -148,7 +148,7 @@ static __attribute__((noinline)) void suspend_self(struct gc_thread *t) {
   if (!(epoch & 1) ||
       __atomic_load_n(&t->acked_epoch, __ATOMIC_RELAXED) == epoch)
     return;
-  t->stop = fgc_stack_start(t, (uintptr_t)&epoch);
+  t->stop = fgc_stack_start((uintptr_t)&epoch);
   __atomic_store_n(&t->acked_epoch, epoch, __ATOMIC_RELEASE);
   __atomic_add_fetch(&ack_count, 1, __ATOMIC_RELEASE);
   fgc_prim_futex_wake(&ack_count);
@@ -220,13 +220,15 @@ const struct stack_start *fgc_thread_scan_start(const struct gc_thread *t) {
   return &t->blocking_at;
 }
 
-/* The scan start for thread t, the caller, at sp: off its own stack, sp is
- * on its signal stack, or on a stack finalgc does not know (roots.c
- * reports that).  Async-signal-safe. */
-struct stack_start fgc_stack_start(const struct gc_thread *t, uintptr_t sp) {
+/* The calling thread's scan start at sp.  The kernel is asked every time
+ * whether sp is on the signal stack: a signal stack may be a buffer inside
+ * the thread's own stack (a local array), and then sp is in bounds but
+ * above the frames the handler interrupted.  Off its own stack and off its
+ * signal stack, sp is on a stack finalgc does not know (roots.c reports
+ * that).  Async-signal-safe. */
+struct stack_start fgc_stack_start(uintptr_t sp) {
   struct stack_start s = {sp, 0, 0};
-  if (sp < t->stack_lo || sp > t->stack_hi)
-    (void)fgc_prim_signal_stack(sp, &s.sigstack_lo, &s.sigstack_hi);
+  (void)fgc_prim_signal_stack(sp, &s.sigstack_lo, &s.sigstack_hi);
   return s;
 }
 
@@ -372,7 +374,7 @@ void *gc_do_blocking(void *(*fn)(void *), void *arg) {
     void *anchor;
     void *result;
   } frame = {arg, NULL};
-  enter_blocking(t, fgc_stack_start(t, (uintptr_t)&frame.anchor));
+  enter_blocking(t, fgc_stack_start((uintptr_t)&frame.anchor));
   pthread_cleanup_push(leave_blocking, t);
   frame.result = fn(arg);
   pthread_cleanup_pop(0);

@@ -246,7 +246,8 @@ TEST(other_thread_stack_is_a_root) {
 }
 
 /* A thread running a signal handler on its signal stack (sigaltstack,
- * SA_ONSTACK) while others collect: what the handler's frames reference
+ * SA_ONSTACK; malloc'd, then a local array of the thread's own stack)
+ * while others collect: what the handler's frames reference
  * (on the signal stack) and what the interrupted code's frames reference
  * (on the thread's own stack, below which the collector would otherwise
  * start) both survive.  The handler waits three ways: stopped by signals
@@ -280,20 +281,29 @@ static void on_signal_stack(int sig) {
     __atomic_add_fetch(&sigstack_bad, 1, __ATOMIC_RELAXED);
 }
 
-static void *runs_handler_on_signal_stack(void *arg) {
-  (void)arg;
-  size_t size = 1 << 18;
-  stack_t ss = {.ss_sp = malloc(size), .ss_size = size};
-  if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0)
-    return NULL;
+/* Below the signal stack if that is a local of the caller: the tree is
+ * in this frame's memory, which a scan from the handler's stack pointer
+ * up missed. */
+static NOINLINE int build_and_raise(void) {
   uint64_t next = 0;
-  struct node *t = tree(10, &next);
+  struct node *volatile t = tree(10, &next);
   pthread_kill(pthread_self(), SIGUSR1);
   uint64_t c = 0;
-  int ok = tree_ok(t, &c) && c == next;
+  return tree_ok(t, &c) && c == next;
+}
+
+/* arg 0: the signal stack is malloc'd; 1: a local array of this frame. */
+static void *runs_handler_on_signal_stack(void *arg) {
+  enum { SIZE = 1 << 17 };
+  char local[SIZE] __attribute__((aligned(16)));
+  stack_t ss = {.ss_sp = arg ? local : malloc(SIZE), .ss_size = SIZE};
+  if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0)
+    return NULL;
+  int ok = build_and_raise();
   ss.ss_flags = SS_DISABLE;
   sigaltstack(&ss, NULL);
-  free(ss.ss_sp);
+  if (!arg)
+    free(ss.ss_sp);
   return (void *)(intptr_t)ok;
 }
 
@@ -309,20 +319,23 @@ TEST(handler_on_signal_stack) {
   struct sigaction sa = {.sa_handler = on_signal_stack, .sa_flags = SA_ONSTACK};
   sigemptyset(&sa.sa_mask);
   REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
-  sigstack_phase = 0;
-  sigstack_bad = 0;
-  pthread_t t;
-  REQUIRE(gc_pthread_create(&t, NULL, runs_handler_on_signal_stack, NULL) == 0);
-  while (__atomic_load_n(&sigstack_phase, __ATOMIC_ACQUIRE) != 1)
-    usleep(100);
-  churn_and_collect(10);
-  __atomic_store_n(&sigstack_phase, 2, __ATOMIC_RELEASE);
-  churn_and_collect(10);
-  __atomic_store_n(&sigstack_phase, 3, __ATOMIC_RELEASE);
-  void *r;
-  gc_pthread_join(t, &r);
-  CHECK(r == (void *)1);
-  CHECK(sigstack_bad == 0);
+  for (intptr_t local = 0; local < 2; local++) {
+    sigstack_phase = 0;
+    sigstack_bad = 0;
+    pthread_t t;
+    REQUIRE(gc_pthread_create(&t, NULL, runs_handler_on_signal_stack,
+                              (void *)local) == 0);
+    while (__atomic_load_n(&sigstack_phase, __ATOMIC_ACQUIRE) != 1)
+      usleep(100);
+    churn_and_collect(10);
+    __atomic_store_n(&sigstack_phase, 2, __ATOMIC_RELEASE);
+    churn_and_collect(10);
+    __atomic_store_n(&sigstack_phase, 3, __ATOMIC_RELEASE);
+    void *r;
+    gc_pthread_join(t, &r);
+    CHECK(r == (void *)1);
+    CHECK(sigstack_bad == 0);
+  }
   signal(SIGUSR1, SIG_DFL);
 }
 #endif
