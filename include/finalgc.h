@@ -352,10 +352,9 @@ GC_API void *gc_weak_value(gc_weak *w);
  * ---------------------------------------------------------------------- */
 
 /* Thread-specific data destructors (pthread_key_create) may use the heap
- * in the C library's destructor rounds but the last two (of
- * PTHREAD_DESTRUCTOR_ITERATIONS, 4 in glibc): finalgc unregisters the
- * thread in the last but one, and calls after that fail as out of
- * memory. */
+ * in every destructor round: the thread is registered again if it must
+ * be, and one that exits registered (after the C library's last round)
+ * is found gone by the next collection, which drops it. */
 
 /* pthread_create for threads that use the heap: the new thread is
  * registered before start runs, so arg may be the only reference to a heap

@@ -145,6 +145,7 @@ collect_now(bool sweep_now, size_t retain_override, bool if_needed) {
   if (pause > h->pause_max_ns)
     h->pause_max_ns = pause;
   fgc_world_start();
+  fgc_world_drop_gone();
   fgc_world_unlock();
   if (fgc_opt.checkfinalizers)
     fgc_checkfinalizers_report();

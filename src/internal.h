@@ -497,6 +497,8 @@ struct gc_thread {
   int blocking;                   /* inside gc_do_blocking */
   struct stack_start blocking_at; /* where it entered gc_do_blocking */
   unsigned shard;                 /* central shard it refills from first */
+  int tid;                        /* its kernel id */
+  bool gone;                      /* exited while registered (world.c) */
 };
 
 /* ------------------------------------------------------------------------
@@ -675,6 +677,7 @@ FGC_INTERNAL void fgc_world_lock(void);
 FGC_INTERNAL void fgc_world_unlock(void);
 FGC_INTERNAL void fgc_world_stop(void);           /* world_lock held */
 FGC_INTERNAL void fgc_world_start(void);          /* world_lock held */
+FGC_INTERNAL void fgc_world_drop_gone(void);      /* world_lock held */
 FGC_INTERNAL struct gc_thread *fgc_threads(void); /* world stopped */
 FGC_INTERNAL void fgc_thread_results_mark(void);  /* world stopped */
 FGC_INTERNAL struct gc_thread *fgc_thread_self(void);
@@ -827,6 +830,10 @@ FGC_INTERNAL uintptr_t fgc_prim_interrupted_sp(uintptr_t from, uintptr_t sig_lo,
 FGC_INTERNAL uint64_t fgc_prim_nanotime(void);
 FGC_INTERNAL void fgc_prim_futex_wait(uint32_t *addr, uint32_t val);
 FGC_INTERNAL void fgc_prim_futex_wake(uint32_t *addr);
+FGC_INTERNAL void fgc_prim_futex_wait_ns(uint32_t *addr, uint32_t val,
+                                         uint64_t ns);
+FGC_INTERNAL int fgc_prim_gettid(void);
+FGC_INTERNAL bool fgc_prim_thread_gone(int tid);
 FGC_INTERNAL int fgc_prim_install_suspend_handler(int sig,
                                                   void (*handler)(int));
 typedef void (*fgc_segment_fn)(uintptr_t lo, uintptr_t hi, void *arg);

@@ -147,7 +147,7 @@ void fgc_roots_mark(void) {
   for (struct gc_thread *t = fgc_threads(); t; t = t->next) {
     if (t == self)
       mark_own_stack(t);
-    else
+    else if (!t->gone)
       mark_stack(t, fgc_thread_scan_start(t), fgc_mark_root);
   }
   fgc_thread_results_mark();

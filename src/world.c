@@ -36,7 +36,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <string.h>
 
@@ -180,29 +179,60 @@ void fgc_world_suspend_pending(void) {
     suspend_self(fgc_self);
 }
 
+/* How long the collector waits for acknowledgements before it asks the
+ * kernel whether the threads it waits for still exist. */
+#define GONE_CHECK_NS 10000000u
+
+/* Whether t, not acknowledging, has exited: a thread that a key destructor
+ * registered again in the C library's last destructor round exits
+ * registered (see thread_exit).  The collector then neither waits for it
+ * nor scans its stack, and drops it after the collection. */
+static bool check_gone(struct gc_thread *t) {
+  if (!t->gone && fgc_prim_thread_gone(t->tid))
+    t->gone = true;
+  return t->gone;
+}
+
 void fgc_world_stop(void) {
   struct gc_thread *self = fgc_self;
   uint32_t epoch =
       __atomic_add_fetch(&world_epoch, 1, __ATOMIC_SEQ_CST); /* odd */
   for (struct gc_thread *t = threads; t; t = t->next) {
-    if (t == self || __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
+    if (t == self || t->gone || __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST))
       continue;
     int err = pthread_kill(t->id, fgc_opt.suspend_signal);
-    if (err != 0)
-      fgc_fatal("cannot stop a registered thread (pthread_kill: %s); a "
-                "thread that exits must not be registered any more",
+    if (err != 0 && !check_gone(t))
+      fgc_fatal("cannot stop a registered thread (pthread_kill: %s)",
                 strerror(err));
   }
-  for (;;) {
+  for (bool timed_out = false;;) {
     uint32_t seen = __atomic_load_n(&ack_count, __ATOMIC_ACQUIRE);
     bool all = true;
     for (struct gc_thread *t = threads; t && all; t = t->next)
-      all = t == self ||
+      all = t == self || t->gone ||
             __atomic_load_n(&t->acked_epoch, __ATOMIC_ACQUIRE) == epoch ||
-            __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST);
+            __atomic_load_n(&t->blocking, __ATOMIC_SEQ_CST) ||
+            (timed_out && check_gone(t));
     if (all)
       return;
-    fgc_prim_futex_wait(&ack_count, seen);
+    uint64_t t0 = fgc_prim_nanotime();
+    fgc_prim_futex_wait_ns(&ack_count, seen, GONE_CHECK_NS);
+    timed_out = fgc_prim_nanotime() - t0 >= GONE_CHECK_NS;
+  }
+}
+
+/* Drops the records of threads found gone (check_gone), once the world
+ * has restarted. */
+void fgc_world_drop_gone(void) {
+  for (struct gc_thread **pp = &threads; *pp;) {
+    struct gc_thread *t = *pp;
+    if (!t->gone) {
+      pp = &t->next;
+      continue;
+    }
+    *pp = t->next;
+    fgc_cache_release(t->cache);
+    fgc_fixalloc_free(&thread_records, t);
   }
 }
 
@@ -234,29 +264,14 @@ struct stack_start fgc_stack_start(uintptr_t sp) {
 
 /* --- registration ------------------------------------------------------- */
 
-/* Key destructor rounds the calling thread has been through (thread_exit). */
-static __thread unsigned exit_rounds __attribute__((tls_model("initial-exec")));
-
-/* The key destructor round in which a thread is unregistered for good. */
-#define LAST_EXIT_ROUND (PTHREAD_DESTRUCTOR_ITERATIONS - 1)
-
-/* Registers the calling thread; NULL if memory is exhausted, or if the
- * thread was unregistered for good (see thread_exit). */
+/* Registers the calling thread; NULL if memory is exhausted. */
 static struct gc_thread *register_self(void) {
-  if (exit_rounds >= LAST_EXIT_ROUND) {
-    static int told;
-    if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
-      fgc_message("a thread-specific data destructor called finalgc in one "
-                  "of its thread's last two destructor rounds, after the "
-                  "thread was unregistered: the call fails (as out of "
-                  "memory)");
-    return NULL;
-  }
   struct gc_thread *t = fgc_fixalloc_alloc(&thread_records);
   if (!t)
     return NULL;
   memset(t, 0, sizeof *t);
   t->id = pthread_self();
+  t->tid = fgc_prim_gettid();
   if (fgc_prim_stack_bounds(&t->stack_lo, &t->stack_hi) != 0)
     fgc_fatal("cannot find the stack of the calling thread");
   t->cache = fgc_cache_new();
@@ -295,20 +310,11 @@ static void unregister(struct gc_thread *t) {
 
 /* The key destructor.  The C library runs key destructors in up to
  * PTHREAD_DESTRUCTOR_ITERATIONS rounds, each in key order, so another
- * key's destructor may use the heap after this one ran: one that
- * registered the thread again in the last round left a dead thread
- * registered, which the next collection waited for for ever.  So this
- * destructor asks for the next round until the last but one, and
- * unregisters there for good: a call into finalgc after that fails
- * (register_self).  Not in the last round: the sanitizers' runtimes tear
- * down their thread state there, with keys made before finalgc's. */
-static void thread_exit(void *arg) {
-  if (++exit_rounds < LAST_EXIT_ROUND) {
-    pthread_setspecific(thread_key, arg);
-    return;
-  }
-  unregister(arg);
-}
+ * key's destructor may use the heap after this one ran: that registers
+ * the thread again, and sets the key again, so this runs again in the
+ * next round.  After the last round nothing does: the thread exits
+ * registered, and the next collection finds it gone (check_gone). */
+static void thread_exit(void *arg) { unregister(arg); }
 
 /* The slow path of fgc_register_caller (internal.h). */
 bool fgc_register_caller_slow(const char *call) {

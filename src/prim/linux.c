@@ -194,6 +194,20 @@ void fgc_prim_futex_wait(uint32_t *addr, uint32_t val) {
   syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
+/* The same, for at most ns nanoseconds. */
+void fgc_prim_futex_wait_ns(uint32_t *addr, uint32_t val, uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+/* The calling thread's kernel id. */
+int fgc_prim_gettid(void) { return (int)syscall(SYS_gettid); }
+
+/* Whether the thread with kernel id tid, of this process, has exited. */
+bool fgc_prim_thread_gone(int tid) {
+  return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+}
+
 void fgc_prim_futex_wake(uint32_t *addr) {
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
