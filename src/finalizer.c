@@ -287,8 +287,7 @@ void gc_set_finalize_on_demand(int on) {
      * must run it themselves now: wake them. */
     wake_waiters();
     fgc_cleanups_wake_waiters();
-  }
-  if (!on) {
+  } else {
     create_fing();
     __atomic_add_fetch(&work_seq, 1, __ATOMIC_RELEASE);
     fgc_prim_futex_wake(&work_seq);

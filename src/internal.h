@@ -830,7 +830,7 @@ FGC_INTERNAL uintptr_t fgc_prim_interrupted_sp(uintptr_t from, uintptr_t sig_lo,
 FGC_INTERNAL uint64_t fgc_prim_nanotime(void);
 FGC_INTERNAL void fgc_prim_futex_wait(uint32_t *addr, uint32_t val);
 FGC_INTERNAL void fgc_prim_futex_wake(uint32_t *addr);
-FGC_INTERNAL void fgc_prim_futex_wait_ns(uint32_t *addr, uint32_t val,
+FGC_INTERNAL bool fgc_prim_futex_wait_ns(uint32_t *addr, uint32_t val,
                                          uint64_t ns);
 FGC_INTERNAL int fgc_prim_gettid(void);
 FGC_INTERNAL bool fgc_prim_thread_gone(int tid);

@@ -215,9 +215,7 @@ void fgc_world_stop(void) {
             (timed_out && check_gone(t));
     if (all)
       return;
-    uint64_t t0 = fgc_prim_nanotime();
-    fgc_prim_futex_wait_ns(&ack_count, seen, GONE_CHECK_NS);
-    timed_out = fgc_prim_nanotime() - t0 >= GONE_CHECK_NS;
+    timed_out = fgc_prim_futex_wait_ns(&ack_count, seen, GONE_CHECK_NS);
   }
 }
 

@@ -194,10 +194,11 @@ void fgc_prim_futex_wait(uint32_t *addr, uint32_t val) {
   syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
-/* The same, for at most ns nanoseconds. */
-void fgc_prim_futex_wait_ns(uint32_t *addr, uint32_t val, uint64_t ns) {
+/* The same, for at most ns nanoseconds; true if that time ran out. */
+bool fgc_prim_futex_wait_ns(uint32_t *addr, uint32_t val, uint64_t ns) {
   struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+  return syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0) != 0 &&
+         errno == ETIMEDOUT;
 }
 
 /* The calling thread's kernel id. */
